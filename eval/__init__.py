@@ -1,0 +1,1 @@
+"""Evaluation harness: seqeval scores and reports for tagged layers."""

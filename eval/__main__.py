@@ -1,0 +1,44 @@
+"""Score a checkpoint with seqeval: python -m eval --checkpoint DIR --data anercorp:test"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from eval.harness import evaluate, render, write_report
+from models.checkpoint import CheckpointError
+from models.tagger import Tagger
+from train.corpora import CorpusError, data_root, load_split
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m eval",
+        description="Tag a corpus split with a checkpoint and report seqeval micro F1 (default and strict IOB2), "
+                    "macro F1 and per-type P/R/F1 for each layer. Writes eval-<corpus>-<split>.json and .md "
+                    "into the checkpoint folder (or --out).")
+    parser.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint folder, e.g. runs/e5-small-offline/model")
+    parser.add_argument("--data", action="append", required=True,
+                        help="corpus:split from configs/corpora.yaml, e.g. anercorp:test (repeatable)")
+    parser.add_argument("--data-root", default=None, help="data folder (default: $ARABIC_NEWS_DATA or ../shared/data)")
+    parser.add_argument("--out", type=Path, default=None, help="folder for the reports (default: the checkpoint)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args(argv)
+    try:
+        tagger = Tagger.load(args.checkpoint, batch_size=args.batch_size)
+        root = data_root(args.data_root)
+        for data in args.data:
+            report = evaluate(tagger, load_split(data, root), data)
+            out_dir = args.out or args.checkpoint
+            out_dir.mkdir(parents=True, exist_ok=True)
+            json_path, markdown_path = write_report(report, out_dir)
+            print(render(report))
+            print(f"\nwritten: {json_path}, {markdown_path}")
+    except (CheckpointError, CorpusError, FileNotFoundError, KeyError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

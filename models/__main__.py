@@ -1,0 +1,100 @@
+"""Tag raw Arabic text with a checkpoint: python -m models --checkpoint DIR FILE... [--out OUT.jsonl]"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from models.checkpoint import CheckpointError
+from models.tagger import Doc, Tagger
+
+
+class InputError(ValueError):
+    pass
+
+
+def read_text(path: Path) -> str:
+    data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 at byte offset {err.start}") from None
+
+
+def read_inputs(paths: list[Path]) -> list[tuple[str, str]]:
+    """(id, text) pairs: a .txt file is one document; a .jsonl file holds one {"text": ..., "id": ...} per line."""
+    documents = []
+    for path in paths:
+        text = read_text(path)
+        if path.suffix != ".jsonl":
+            documents.append((str(path), text))
+            continue
+        for line_number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise InputError(f"{path}:{line_number}: invalid JSON: {err.msg}") from None
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                raise InputError(f"{path}:{line_number}: expected an object with a string \"text\" field")
+            documents.append((str(record.get("id", f"{path}:{line_number}")), record["text"]))
+    return documents
+
+
+def to_record(document_id: str, doc: Doc, layers: list[str]) -> dict:
+    record = {"id": document_id, "text": doc.text}
+    for layer in layers:
+        record[layer] = [{key: value for key, value in asdict(span).items() if key != "layer"} for span in doc.layer(layer)]
+    return record
+
+
+def show(document_id: str, doc: Doc, layers: list[str]) -> str:
+    """A readable summary: each layer's spans, one per line, in text order."""
+    lines = [f"== {document_id}"]
+    for layer in layers:
+        spans = doc.layer(layer)
+        lines.append(f"-- {layer}: {len(spans)}")
+        lines.extend(f"   {span.label:<10} {span.text}   [{span.start}:{span.end}] {span.score:.2f}" for span in spans)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m models",
+        description="Tag raw Arabic text: each input .txt file is one document, each line of a .jsonl file one "
+                    "{\"text\": ..., \"id\": ...} record. Writes JSONL, one record per document with its spans "
+                    "per layer (text, label, character offsets start/end into the raw text, score).")
+    parser.add_argument("inputs", nargs="+", type=Path, help=".txt or .jsonl files, or - for standard input")
+    parser.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint folder, e.g. runs/e5-small-offline/model")
+    parser.add_argument("--out", type=Path, default=None, help="JSONL output file (default: standard output)")
+    parser.add_argument("--show", action="store_true", help="also print the spans readably (to standard error with no --out)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args(argv)
+    try:
+        documents = read_inputs(args.inputs)
+        tagger = Tagger.load(args.checkpoint, batch_size=args.batch_size)
+    except (InputError, CheckpointError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    docs = tagger.tag([text for _, text in documents])
+    layers = list(tagger.layers)
+    lines = [json.dumps(to_record(document_id, doc, layers), ensure_ascii=False) for (document_id, _), doc in zip(documents, docs)]
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    else:
+        sys.stdout.write("".join(line + "\n" for line in lines))
+    if args.show:
+        report = sys.stdout if args.out else sys.stderr
+        for (document_id, _), doc in zip(documents, docs):
+            print(show(document_id, doc, layers), file=report)
+        if args.out:
+            print(f"written: {args.out}", file=report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

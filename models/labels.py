@@ -1,0 +1,72 @@
+"""Label sets and BIO handling: IOB1/IOB2 repair, tag validation, tags <-> spans."""
+from __future__ import annotations
+
+import re
+
+OUTSIDE = "O"
+_TAG = re.compile(r"^([BI])-(\S+)$")
+
+
+class TagError(ValueError):
+    """A tag that is neither `O` nor `B-TYPE` / `I-TYPE`."""
+
+
+def split_tag(tag: str) -> tuple[str, str | None]:
+    """`B-PERS` -> ("B", "PERS"); `O` -> ("O", None). Raises TagError for other shapes."""
+    if tag == OUTSIDE:
+        return OUTSIDE, None
+    match = _TAG.match(tag)
+    if match is None:
+        raise TagError(f"tag {tag!r} is not O, B-TYPE or I-TYPE")
+    return match.group(1), match.group(2)
+
+
+def to_iob2(tags: list[str]) -> tuple[list[str], int]:
+    """Normalise IOB1 or IOB2 to IOB2.
+
+    An `I-X` that starts a chunk (after `O`, at the start, or after another type) becomes `B-X`.
+    Returns the new tags and how many were repaired, so callers can report it.
+    """
+    fixed: list[str] = []
+    repaired = 0
+    previous_type: str | None = None
+    for tag in tags:
+        prefix, kind = split_tag(tag)
+        if prefix == "I" and kind != previous_type:
+            tag = f"B-{kind}"
+            repaired += 1
+        fixed.append(tag)
+        previous_type = kind
+    return fixed, repaired
+
+
+def bio_labels(types: list[str]) -> list[str]:
+    """The ordered label list of a layer: `O`, then `B-`/`I-` for each type in the order given."""
+    if len(set(types)) != len(types):
+        raise ValueError(f"duplicate entity types in {types}")
+    return [OUTSIDE] + [f"{prefix}-{kind}" for kind in types for prefix in ("B", "I")]
+
+
+def types_of(labels: list[str]) -> list[str]:
+    """Inverse of bio_labels: the types in order of first appearance."""
+    seen: dict[str, None] = {}
+    for label in labels:
+        _, kind = split_tag(label)
+        if kind is not None:
+            seen.setdefault(kind, None)
+    return list(seen)
+
+
+def chunks(tags: list[str]) -> list[tuple[int, int, str]]:
+    """IOB2 tags -> (first word, end word exclusive, type). A stray `I-X` starts a chunk (seqeval default mode)."""
+    found: list[tuple[int, int, str]] = []
+    start, current = -1, None
+    for index, tag in enumerate(tags + [OUTSIDE]):
+        prefix, kind = split_tag(tag)
+        continues = prefix == "I" and kind == current
+        if current is not None and not continues:
+            found.append((start, index, current))
+            current = None
+        if prefix in ("B", "I") and not continues:
+            start, current = index, kind
+    return found

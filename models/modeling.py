@@ -1,0 +1,50 @@
+"""The network: one pretrained encoder (any AutoModel) and one linear token-classification head per layer."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+
+IGNORE = -100  # label id for positions that carry no loss (non-first pieces, specials, unannotated layers)
+
+
+def label_key(layer: str) -> str:
+    return f"labels_{layer}"
+
+
+class MultiHeadTagger(nn.Module):
+    def __init__(self, encoder: PreTrainedModel, layers: dict[str, list[str]], dropout: float = 0.1,
+                 loss_weights: dict[str, float] | None = None):
+        super().__init__()
+        if getattr(encoder, "pooler", None) is not None:
+            encoder.pooler = None  # unused by tagging; unused parameters would also break DDP
+        self.encoder = encoder
+        self.layers = {name: list(labels) for name, labels in layers.items()}
+        self.loss_weights = {name: float((loss_weights or {}).get(name, 1.0)) for name in layers}
+        hidden = encoder.config.hidden_size
+        self.dropout = nn.Dropout(dropout)
+        self.heads = nn.ModuleDict({name: nn.Linear(hidden, len(labels)) for name, labels in layers.items()})
+        for head in self.heads.values():
+            nn.init.normal_(head.weight, std=getattr(encoder.config, "initializer_range", 0.02))
+            nn.init.zeros_(head.bias)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **labels: torch.Tensor) -> dict:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = self.dropout(hidden)
+        outputs: dict[str, torch.Tensor] = {}
+        loss = None
+        for name, head in self.heads.items():
+            logits = head(hidden)
+            outputs[name] = logits
+            gold = labels.get(label_key(name))
+            if gold is None:
+                continue
+            annotated = gold != IGNORE
+            if not annotated.any():  # nobody in the batch annotates this layer: no loss, not "all O"
+                continue
+            layer_loss = nn.functional.cross_entropy(logits[annotated].float(), gold[annotated])
+            weighted = self.loss_weights[name] * layer_loss
+            loss = weighted if loss is None else loss + weighted
+        if loss is None and labels:
+            loss = hidden.sum() * 0.0  # keeps the graph (and DDP) alive on an all-unannotated batch
+        return {"loss": loss, **outputs} if loss is not None else outputs

@@ -1,0 +1,1 @@
+"""Training: corpora, encoders, features and the training run."""

@@ -1,0 +1,34 @@
+"""Fine-tune an encoder to tag entities (and other layers): python -m train --config configs/X.yaml [key=value ...]"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from train.config import ConfigError, load_config
+from train.run import RunExists, run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m train",
+        description="Fine-tune a pretrained encoder with one tagging head per layer; writes runs/<name>/ "
+                    "with the checkpoint in runs/<name>/model/.",
+        epilog="Overrides use dotted keys, e.g. training.epochs=1 name=quick encoder=/path/to/local/model")
+    parser.add_argument("--config", required=True, help="a YAML run config, e.g. configs/e5-small-offline.yaml")
+    parser.add_argument("--overwrite", action="store_true", help="replace a finished run of the same name")
+    parser.add_argument("overrides", nargs="*", help="KEY=VALUE settings that replace the config's")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        config = load_config(args.config, args.overrides)
+        model_dir = run(config, overwrite=args.overwrite)
+    except (ConfigError, RunExists, FileNotFoundError, KeyError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"checkpoint: {model_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Run configs: YAML files in configs/, every key known here, `key.sub=value` overrides on the command line."""
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+
+import yaml
+
+# Every key a run config may set, with its default. A key not listed here is an error.
+DEFAULTS: dict = {
+    "name": None,  # run folder: <output_dir>/<name>
+    "output_dir": "runs",
+    "seed": 42,
+    "data_root": None,  # None: $ARABIC_NEWS_DATA, else ../shared/data
+    "encoder": None,  # Hub id, local folder, offline:multilingual-e5-small, or tiny:bert (tests)
+    "normalisation": "basic",  # none | basic | arabert_v02 (per word, see models/text.py)
+    "max_length": 128,  # pieces per window, specials included
+    "overlap": 32,  # pieces shared by consecutive windows of a long sentence
+    "embeddings": "train",  # train | freeze (the word-embedding matrix; freezing halves a CPU step for 250k-row vocabularies)
+    "layers": {},  # layer -> list of types, e.g. entities: [PERS, LOC, ORG, MISC]
+    "loss_weights": {},  # layer -> weight of its loss (default 1)
+    "data": {"train": [], "dev": None, "test": None},  # corpus:split names from configs/corpora.yaml
+    "training": {
+        "epochs": 3,
+        "batch_size": 16,
+        "gradient_accumulation_steps": 1,
+        "eval_batch_size": 64,
+        "learning_rate": 5e-5,
+        "head_learning_rate": None,  # None: same as learning_rate
+        "weight_decay": 0.01,
+        "warmup_ratio": 0.1,
+        "dropout": 0.1,
+        "precision": "auto",  # auto (bf16 where supported, else fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
+        "max_steps": -1,  # > 0 stops early (tests, smoke runs)
+        "logging_steps": 20,
+        "threads": None,  # torch CPU threads; None leaves torch's default
+    },
+    "tiny": {"hidden_size": 32, "layers": 2, "heads": 2, "vocab_size": 800},  # shape of the tiny:bert test encoder
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _nearest(key: str, known) -> str:
+    match = difflib.get_close_matches(key, list(known), n=1)
+    return f"; did you mean {match[0]!r}?" if match else f"; known keys: {sorted(known)}"
+
+
+def _merge(base: dict, update: dict, where: str, strict: bool = True) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in update.items():
+        if strict and key not in base:
+            raise ConfigError(f"{where}: unknown key {key!r}{_nearest(key, base)}")
+        if isinstance(base.get(key), dict) and base[key] and isinstance(value, dict):
+            merged[key] = _merge(base[key], value, f"{where}.{key}")
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_override(text: str) -> dict:
+    """`training.epochs=5` -> {"training": {"epochs": 5}} (the value is read as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not KEY=VALUE (e.g. training.epochs=5)")
+    dotted, raw = text.split("=", 1)
+    value = yaml.safe_load(raw)
+    for part in reversed(dotted.split(".")):
+        value = {part: value}
+    return value
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> dict:
+    path = Path(path)
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: invalid YAML: {err}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: a run config is a mapping of keys, got {type(loaded).__name__}")
+    config = _merge(DEFAULTS, loaded, str(path))
+    for override in overrides:
+        config = _merge(config, parse_override(override), f"override {override!r}")
+    config["name"] = config["name"] or path.stem
+    for required in ("encoder", "layers"):
+        if not config[required]:
+            raise ConfigError(f"{path}: {required!r} must be set")
+    if not config["data"]["train"]:
+        raise ConfigError(f"{path}: data.train must list at least one corpus split, e.g. [anercorp:train]")
+    if config["embeddings"] not in ("train", "freeze"):
+        raise ConfigError(f"{path}: embeddings must be train or freeze, got {config['embeddings']!r}")
+    return config

@@ -1,0 +1,79 @@
+"""Pretrained encoders by name: a Hub id or local folder, the offline e5-small, or a tiny random BERT for tests."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, PreTrainedModel, PreTrainedTokenizerFast
+
+TINY_ENCODER = "tiny:bert"
+
+
+class EncoderUnavailable(RuntimeError):
+    pass
+
+
+def load_encoder(name: str, tiny: dict | None = None, words: list[str] = ()) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
+    """The encoder and its fast tokenizer. `tiny` and `words` only shape the tiny:bert test encoder."""
+    if name == TINY_ENCODER:
+        return tiny_encoder(tiny or {}, words)
+    source = name
+    if name.startswith("offline:"):
+        from train.offline_encoder import OFFLINE_ENCODER, ensure_offline_encoder
+
+        if name != OFFLINE_ENCODER:
+            raise EncoderUnavailable(f"unknown offline encoder {name!r}; the one offline encoder is {OFFLINE_ENCODER!r}")
+        source = str(ensure_offline_encoder())
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        encoder = AutoModel.from_pretrained(source, add_pooling_layer=False) if _is_bert(source) \
+            else AutoModel.from_pretrained(source)
+    except OSError as err:
+        local = Path(source).exists()
+        raise EncoderUnavailable(
+            f"cannot load encoder {name!r}: {err}\n"
+            + ("The folder exists but is not a complete transformers checkpoint." if local else
+               "It is not a local folder, and the Hugging Face Hub cannot be reached from here. Either download it "
+               "where the Hub is reachable (`huggingface-cli download " + name + " --local-dir DIR`) and set "
+               "`encoder: DIR` in the config, or train offline with configs/e5-small-offline.yaml (`make demo`).")
+        ) from err
+    if not tokenizer.is_fast:
+        raise EncoderUnavailable(f"encoder {name!r} has no fast tokenizer (tokenizer.json); word alignment needs one")
+    return encoder, tokenizer
+
+
+def _is_bert(source: str) -> bool:
+    try:
+        from transformers import AutoConfig
+        return AutoConfig.from_pretrained(source).model_type == "bert"
+    except OSError:
+        return False
+
+
+def tiny_encoder(shape: dict, words: list[str]) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
+    """A randomly initialised small BERT with a WordPiece vocabulary built from `words`.
+
+    The vocabulary is built by hand rather than by a tokenizers trainer so it is identical on
+    every run: every character (alone and as a ##continuation), then the most frequent words.
+    """
+    from collections import Counter
+
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    characters = sorted({character for word in words for character in word})
+    vocab = specials + characters + [f"##{character}" for character in characters]
+    room = max(0, shape.get("vocab_size", 800) - len(vocab))
+    frequent = sorted(Counter(words).items(), key=lambda item: (-item[1], item[0]))
+    vocab += [word for word, _ in frequent if len(word) > 1][:room]
+    backend = Tokenizer(models.WordPiece({piece: index for index, piece in enumerate(vocab)}, unk_token="[UNK]"))
+    backend.normalizer = normalizers.NFC()
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]",
+                                        cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
+    hidden = shape.get("hidden_size", 32)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=shape.get("layers", 2),
+                        num_attention_heads=shape.get("heads", 2), intermediate_size=hidden * 4,
+                        max_position_embeddings=512, pad_token_id=0)
+    return BertModel(config, add_pooling_layer=False), tokenizer

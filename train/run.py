@@ -1,0 +1,262 @@
+"""One training run, top to bottom: config -> corpora -> features -> Trainer -> export -> measured F1.
+
+A run writes runs/<name>/: config.yaml (resolved), environment.json (package versions, git commit),
+train.log, log.csv (loss / dev F1 per logging step and epoch), and model/ (the checkpoint).
+"""
+from __future__ import annotations
+
+import csv
+import importlib.metadata
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from seqeval.metrics import f1_score
+from seqeval.scheme import IOB2
+from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+
+from models.checkpoint import TAGGER_FILE, save_checkpoint
+from models.encoding import WordEncoder
+from models.labels import bio_labels
+from models.modeling import IGNORE, MultiHeadTagger, label_key
+from models.tagger import Tagger
+from train.corpora import PROJECT_ROOT, Sentence, data_root, load_split
+from train.encoders import load_encoder
+from train.features import WINDOW_INDEX, Collator, WindowOrigin, build_features
+
+log = logging.getLogger("train")
+PACKAGES = ("torch", "transformers", "accelerate", "tokenizers", "safetensors", "seqeval", "evaluate", "numpy")
+
+
+class RunExists(RuntimeError):
+    pass
+
+
+def git_commit() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def environment() -> dict:
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return {"python": platform.python_version(), "platform": platform.platform(), "packages": versions,
+            "git_commit": git_commit(), "cuda": torch.cuda.is_available(), "torch_threads": torch.get_num_threads()}
+
+
+def layer_f1(gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
+    """seqeval micro F1, default mode (as published AraBERT figures) and strict IOB2."""
+    return {"f1": round(float(f1_score(gold, pred)), 6),
+            "f1_strict": round(float(f1_score(gold, pred, mode="strict", scheme=IOB2)), 6)}
+
+
+def measure(tagger: Tagger, sentences: list[Sentence]) -> dict[str, dict[str, float]]:
+    """Per annotated layer, F1 of the tagger's word predictions on `sentences`."""
+    predicted = tagger.predict_words([list(sentence.words) for sentence in sentences])
+    scores = {}
+    for layer in tagger.layers:
+        pairs = [(list(s.tags[layer]), p.tags[layer]) for s, p in zip(sentences, predicted) if layer in s.tags]
+        if pairs:
+            scores[layer] = layer_f1([g for g, _ in pairs], [p for _, p in pairs])
+    return scores
+
+
+def resolve_precision(name: str) -> str:
+    if name == "auto":
+        if not torch.cuda.is_available():
+            return "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if name not in ("fp32", "bf16", "fp16"):
+        raise ValueError(f"training.precision must be auto, fp32, bf16 or fp16, got {name!r}")
+    if name == "fp16" and not torch.cuda.is_available():
+        raise ValueError("training.precision fp16 needs a GPU; use fp32 or bf16 on CPU")
+    return name
+
+
+class CsvLog(TrainerCallback):
+    """Every Trainer log record (training loss, learning rate, dev F1 per epoch) as a CSV row."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows: list[dict] = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        self.rows.append({"step": state.global_step, "epoch": round(state.epoch or 0, 4), **logs})
+        fields = list(dict.fromkeys(key for row in self.rows for key in row))
+        with self.path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+
+def dev_metrics(sentences: list[Sentence], origins: list[WindowOrigin], layers: dict[str, list[str]]):
+    """compute_metrics for the Trainer: windows are put back into sentences before seqeval scores them."""
+
+    def compute(prediction) -> dict[str, float]:
+        predicted = prediction.predictions
+        predicted = predicted if isinstance(predicted, (tuple, list)) else (predicted,)
+        window_indices = prediction.label_ids[-1]  # WINDOW_INDEX is the last label name
+        scores = {}
+        for layer_index, (layer, labels) in enumerate(layers.items()):
+            tags = [["O"] * len(sentence.words) for sentence in sentences]
+            for row, window in enumerate(window_indices):
+                origin = origins[int(window)]
+                for word, position in zip(origin.words, origin.positions):
+                    tags[origin.sentence][word] = labels[int(predicted[layer_index][row][position])]
+            annotated = [index for index, sentence in enumerate(sentences) if layer in sentence.tags]
+            if annotated:
+                result = layer_f1([list(sentences[i].tags[layer]) for i in annotated], [tags[i] for i in annotated])
+                scores[f"{layer}_f1"], scores[f"{layer}_f1_strict"] = result["f1"], result["f1_strict"]
+        layer_scores = [value for key, value in scores.items() if key.endswith("_f1") and not key.endswith("strict_f1")]
+        scores["f1"] = float(np.mean(layer_scores)) if layer_scores else 0.0
+        return scores
+
+    return compute
+
+
+def argmax_logits(logits, labels):
+    # keep only label ids in memory during evaluation, not full logits
+    logits = logits if isinstance(logits, (tuple, list)) else (logits,)
+    return tuple(layer_logits.argmax(-1) for layer_logits in logits)
+
+
+def build_optimizer(model: MultiHeadTagger, training: dict) -> torch.optim.Optimizer:
+    head_lr = training["head_learning_rate"] or training["learning_rate"]
+    decay, no_decay = [], []
+    for name, parameter in model.encoder.named_parameters():
+        if parameter.requires_grad:
+            (no_decay if parameter.ndim < 2 else decay).append(parameter)  # no decay on biases and LayerNorms
+    groups = [{"params": decay, "weight_decay": training["weight_decay"]},
+              {"params": no_decay, "weight_decay": 0.0},
+              {"params": list(model.heads.parameters()), "weight_decay": 0.0, "lr": head_lr}]
+    return torch.optim.AdamW([group for group in groups if group["params"]], lr=training["learning_rate"])
+
+
+def read_data(config: dict) -> tuple[list[Sentence], list[Sentence], list[Sentence]]:
+    root = data_root(config["data_root"])
+    train = [sentence for name in config["data"]["train"] for sentence in load_split(name, root)]
+    dev = load_split(config["data"]["dev"], root) if config["data"]["dev"] else []
+    test = load_split(config["data"]["test"], root) if config["data"]["test"] else []
+    return train, dev, test
+
+
+def run(config: dict, overwrite: bool = False) -> Path:
+    """Train, export and measure; returns runs/<name>/model."""
+    out = Path(config["output_dir"]) / config["name"]
+    model_dir = out / "model"
+    if (model_dir / TAGGER_FILE).exists() and not overwrite:
+        raise RunExists(f"{out} already holds a finished run; pass --overwrite to replace it, or set name=...")
+    if out.exists() and overwrite:
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(out / "train.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.getLogger().addHandler(handler)
+    started = time.time()
+    training = config["training"]
+    if training["threads"]:
+        torch.set_num_threads(int(training["threads"]))
+    set_seed(config["seed"])
+    (out / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    (out / "environment.json").write_text(json.dumps(environment(), indent=2) + "\n", encoding="utf-8")
+
+    train_sentences, dev_sentences, test_sentences = read_data(config)
+    log.info("data: %d train, %d dev, %d test sentences", len(train_sentences), len(dev_sentences), len(test_sentences))
+    layers = {layer: bio_labels(list(types)) for layer, types in config["layers"].items()}
+    encoder, tokenizer = load_encoder(config["encoder"], config["tiny"], [w for s in train_sentences for w in s.words])
+    if config["embeddings"] == "freeze":
+        encoder.get_input_embeddings().weight.requires_grad_(False)
+    model = MultiHeadTagger(encoder, layers, training["dropout"], config["loss_weights"])
+    word_encoder = WordEncoder(tokenizer, config["normalisation"], config["max_length"], config["overlap"])
+    train_features, _ = build_features(train_sentences, word_encoder, layers, "+".join(config["data"]["train"]))
+    dev_features, dev_origins = build_features(dev_sentences, word_encoder, layers, str(config["data"]["dev"]))
+    precision = resolve_precision(training["precision"])
+    effective = training["batch_size"] * training["gradient_accumulation_steps"] * max(1, int(torch.distributed.is_initialized() and torch.distributed.get_world_size()))
+    log.info("%d train windows, %d dev windows; precision %s; effective batch %d; trainable parameters %d",
+             len(train_features), len(dev_features), precision, effective,
+             sum(p.numel() for p in model.parameters() if p.requires_grad))
+
+    has_dev = bool(dev_features)
+    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "tensorboard"))
+    args = TrainingArguments(
+        output_dir=str(out / "trainer"),
+        seed=config["seed"],
+        num_train_epochs=training["epochs"],
+        max_steps=training["max_steps"],
+        per_device_train_batch_size=training["batch_size"],
+        per_device_eval_batch_size=training["eval_batch_size"],
+        gradient_accumulation_steps=training["gradient_accumulation_steps"],
+        warmup_steps=training["warmup_ratio"],  # a float below 1 is a ratio of the total steps
+        lr_scheduler_type="linear",
+        train_sampling_strategy="group_by_length",
+        eval_strategy="epoch" if has_dev else "no",
+        save_strategy="epoch" if has_dev else "no",
+        save_total_limit=2,
+        load_best_model_at_end=has_dev,
+        metric_for_best_model="f1" if has_dev else None,
+        greater_is_better=True,
+        logging_strategy="steps",
+        logging_steps=training["logging_steps"],
+        report_to=["tensorboard"] if _installed("tensorboard") else [],
+        label_names=[label_key(layer) for layer in layers] + [WINDOW_INDEX],
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_pin_memory=torch.cuda.is_available(),
+        disable_tqdm=False,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_features,
+        eval_dataset=dev_features or None,
+        data_collator=Collator(tokenizer.pad_token_id),
+        compute_metrics=dev_metrics(dev_sentences, dev_origins, layers) if has_dev else None,
+        preprocess_logits_for_metrics=argmax_logits,
+        optimizers=(build_optimizer(model, training), None),
+        callbacks=[CsvLog(out / "log.csv")],
+    )
+    trainer.train()
+    if not trainer.is_world_process_zero():
+        return model_dir
+
+    model = trainer.model.float().eval()
+    info = {"encoder": config["encoder"], "normalisation": config["normalisation"], "max_length": config["max_length"],
+            "overlap": config["overlap"], "data": config["data"], "git_commit": git_commit(), "run": config["name"]}
+    save_checkpoint(model, tokenizer, model_dir, info)
+    tagger = Tagger(model, tokenizer, {**info, "layers": layers}, device=next(model.parameters()).device)
+    info["metrics"] = {split: measure(tagger, sentences) for split, sentences in (("dev", dev_sentences), ("test", test_sentences)) if sentences}
+    info["train_seconds"] = round(time.time() - started, 1)
+    save_checkpoint(model, tokenizer, model_dir, info)
+    shutil.rmtree(out / "trainer", ignore_errors=True)  # intermediate Trainer checkpoints; the export is model/
+    log.info("exported %s in %.0f s; measured %s", model_dir, time.time() - started, json.dumps(info["metrics"]))
+    logging.getLogger().removeHandler(handler)
+    return model_dir
+
+
+def _installed(package: str) -> bool:
+    try:
+        importlib.metadata.version(package)
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False
