@@ -23,9 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", default=None, help="data folder (default: $ARABIC_NEWS_DATA or ../shared/data)")
     parser.add_argument("--out", type=Path, default=None, help="folder for the reports (default: the checkpoint)")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--decoding", choices=["viterbi", "argmax"], default=None,
+                        help="label choice per word (default: the checkpoint's, viterbi = well-formed IOB2)")
     args = parser.parse_args(argv)
     try:
-        tagger = Tagger.load(args.checkpoint, batch_size=args.batch_size)
+        tagger = Tagger.load(args.checkpoint, batch_size=args.batch_size, decoding=args.decoding)
         root = data_root(args.data_root)
         for data in args.data:
             report = evaluate(tagger, load_split(data, root), data)

@@ -28,7 +28,8 @@ def evaluate(tagger: Tagger, sentences: list[Sentence], data: str) -> dict:
     started = time.perf_counter()
     predicted = tagger.predict_words([list(sentence.words) for sentence in sentences])
     seconds = time.perf_counter() - started
-    report = {"data": data, "n_sentences": len(sentences), "seconds": round(seconds, 2), "layers": {}}
+    report = {"data": data, "decoding": tagger.decoding, "n_sentences": len(sentences), "seconds": round(seconds, 2),
+              "layers": {}}
     for layer in tagger.layers:
         pairs = [(list(s.tags[layer]), p.tags[layer]) for s, p in zip(sentences, predicted) if layer in s.tags]
         if not pairs:

@@ -34,9 +34,12 @@ def plan_windows(piece_counts: list[int], budget: int, overlap: int) -> list[tup
         ranges.append((start, end))
         if end >= n:
             return ranges
-        # step back from `end` while the shared part stays within `overlap`, but always move forward
+        # step back from `end` while the shared part stays within `overlap`, but always move forward, and
+        # leave room for the word at `end` so the next range gets past it (else, before a long word, ranges
+        # ending at the same word would repeat, each predicting nothing new)
         next_start, shared = end, 0
-        while next_start - 1 > start and shared + piece_counts[next_start - 1] <= overlap:
+        while (next_start - 1 > start and shared + piece_counts[next_start - 1] <= overlap
+               and shared + piece_counts[next_start - 1] + piece_counts[end] <= budget):
             next_start -= 1
             shared += piece_counts[next_start]
         start = next_start

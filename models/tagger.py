@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from models.checkpoint import load_checkpoint
+from models.decoding import DECODERS, allowed_transitions, viterbi
 from models.encoding import Window, WordEncoder
 from models.labels import chunks
 from models.text import Word, split_sentences
@@ -52,7 +54,11 @@ class WordTags:
 
 
 class Tagger:
-    def __init__(self, model, tokenizer, info: dict, device: str | torch.device = "cpu", batch_size: int = 32):
+    def __init__(self, model, tokenizer, info: dict, device: str | torch.device = "cpu", batch_size: int = 32,
+                 decoding: str | None = None):
+        self.decoding = decoding or info.get("decoding", "viterbi")
+        if self.decoding not in DECODERS:
+            raise ValueError(f"decoding must be one of {DECODERS}, got {self.decoding!r}")
         self.model = model
         self.info = info
         self.layers: dict[str, list[str]] = info["layers"]
@@ -60,12 +66,14 @@ class Tagger:
         self.batch_size = batch_size
         self.encoder = WordEncoder(tokenizer, info["normalisation"], info["max_length"], info["overlap"])
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self._transitions = {layer: allowed_transitions(labels) for layer, labels in self.layers.items()}
 
     @classmethod
-    def load(cls, path: str | Path, device: str | None = None, batch_size: int = 32) -> "Tagger":
+    def load(cls, path: str | Path, device: str | None = None, batch_size: int = 32, decoding: str | None = None) -> "Tagger":
+        """decoding: "viterbi" (well-formed IOB2, the default) or "argmax" (each word on its own)."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model, tokenizer, info = load_checkpoint(Path(path), device)
-        return cls(model, tokenizer, info, device, batch_size)
+        return cls(model, tokenizer, info, device, batch_size, decoding)
 
     def __call__(self, text: str) -> Doc:
         return self.tag([text])[0]
@@ -101,27 +109,35 @@ class Tagger:
     @torch.inference_mode()
     def predict_words(self, sentences: list[list[str]]) -> list[WordTags]:
         """One tag per word per layer for pre-split sentences (what the eval harness scores)."""
+        offsets = np.cumsum([0] + [len(words) for words in sentences])
+        log_probs = {layer: np.zeros((offsets[-1], len(labels)), dtype=np.float32) for layer, labels in self.layers.items()}
         windows = [(index, window) for index, encoded in enumerate(self.encoder.encode(sentences)) for window in encoded]
-        label_ids = {layer: [[0] * len(words) for words in sentences] for layer in self.layers}
-        probabilities = {layer: [[0.0] * len(words) for words in sentences] for layer in self.layers}
         # longest first, so each batch pads little and memory peaks early
         windows.sort(key=lambda item: -len(item[1].input_ids))
         for begin in range(0, len(windows), self.batch_size):
             batch = windows[begin : begin + self.batch_size]
+            rows = [row for row, (_, window) in enumerate(batch) for _ in window.words]
+            positions = [position for _, window in batch for position in window.positions]
+            targets = [offsets[index] + word for index, window in batch for word in window.words]
             outputs = self.model(**self._collate([window for _, window in batch]))
             for layer in self.layers:
-                best_probability, best_label = outputs[layer].float().softmax(-1).max(-1)
-                best_probability, best_label = best_probability.tolist(), best_label.tolist()
-                for row, (sentence, window) in enumerate(batch):
-                    for word, position in zip(window.words, window.positions):
-                        label_ids[layer][sentence][word] = best_label[row][position]
-                        probabilities[layer][sentence][word] = best_probability[row][position]
+                picked = outputs[layer][rows, positions].float().log_softmax(-1)
+                log_probs[layer][targets] = picked.cpu().numpy()
         results = []
         for index in range(len(sentences)):
-            tags = {layer: [labels[i] for i in label_ids[layer][index]] for layer, labels in self.layers.items()}
-            scores = {layer: probabilities[layer][index] for layer in self.layers}
+            tags, scores = {}, {}
+            for layer, labels in self.layers.items():
+                sentence_log_probs = log_probs[layer][offsets[index] : offsets[index + 1]]
+                chosen = self._decode(layer, sentence_log_probs)
+                tags[layer] = [labels[label] for label in chosen]
+                scores[layer] = np.exp(sentence_log_probs[np.arange(len(chosen)), chosen]).tolist()
             results.append(WordTags(tags, scores))
         return results
+
+    def _decode(self, layer: str, log_probs: np.ndarray) -> list[int]:
+        if self.decoding == "viterbi":
+            return viterbi(log_probs, *self._transitions[layer])
+        return log_probs.argmax(-1).tolist()
 
     def _collate(self, windows: list[Window]) -> dict[str, torch.Tensor]:
         length = max(len(window.input_ids) for window in windows)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from pathlib import Path
 
 import yaml
@@ -49,16 +50,35 @@ def _nearest(key: str, known) -> str:
     return f"; did you mean {match[0]!r}?" if match else f"; known keys: {sorted(known)}"
 
 
-def _merge(base: dict, update: dict, where: str, strict: bool = True) -> dict:
+def _merge(base: dict, update: dict, where: str, schema: dict | None = DEFAULTS) -> dict:
+    """`update` merged into `base`. Keys are checked against `schema` (the DEFAULTS section): a section with
+    default keys (training, data, tiny) accepts only those; a free map (layers, loss_weights) takes any key."""
     merged = copy.deepcopy(base)
     for key, value in update.items():
-        if strict and key not in base:
-            raise ConfigError(f"{where}: unknown key {key!r}{_nearest(key, base)}")
-        if isinstance(base.get(key), dict) and base[key] and isinstance(value, dict):
-            merged[key] = _merge(base[key], value, f"{where}.{key}")
+        if schema is not None and key not in schema:
+            raise ConfigError(f"{where}: unknown key {key!r}{_nearest(key, schema)}")
+        if isinstance(merged.get(key), dict) and isinstance(value, dict):
+            section = schema.get(key) if schema is not None else None
+            section = section if isinstance(section, dict) and section else None
+            merged[key] = _merge(merged[key], value, f"{where}.{key}", section)
         else:
             merged[key] = value
     return merged
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as PyYAML reads it, except that 1e-4 is a float (YAML 1.1 wants 1.0e-4, and reads 1e-4 as a string)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _load_yaml(text: str):
+    return yaml.load(text, Loader=_Loader)
 
 
 def parse_override(text: str) -> dict:
@@ -66,7 +86,7 @@ def parse_override(text: str) -> dict:
     if "=" not in text:
         raise ConfigError(f"override {text!r} is not KEY=VALUE (e.g. training.epochs=5)")
     dotted, raw = text.split("=", 1)
-    value = yaml.safe_load(raw)
+    value = _load_yaml(raw)
     for part in reversed(dotted.split(".")):
         value = {part: value}
     return value
@@ -75,7 +95,7 @@ def parse_override(text: str) -> dict:
 def load_config(path: str | Path, overrides: list[str] = ()) -> dict:
     path = Path(path)
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        loaded = _load_yaml(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except yaml.YAMLError as err:
