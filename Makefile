@@ -43,7 +43,7 @@ train: setup
 	$(VENV)/bin/accelerate launch -m train --config $(CONFIG) $(ARGS)
 
 eval: setup
-	$(PY) -m eval --checkpoint $(CHECKPOINT) --data anercorp:test
+	$(PY) -m eval --checkpoint $(CHECKPOINT)
 
 tag: setup
 	$(PY) -m models --checkpoint $(CHECKPOINT) $(ARABIC_NEWS_DATA)/news/*.txt --out $(CHECKPOINT)/../news.jsonl --show

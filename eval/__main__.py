@@ -18,8 +18,9 @@ def main(argv: list[str] | None = None) -> int:
                     "macro F1 and per-type P/R/F1 for each layer. Writes eval-<corpus>-<split>.json and .md "
                     "into the checkpoint folder (or --out).")
     parser.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint folder, e.g. runs/e5-small-offline/model")
-    parser.add_argument("--data", action="append", required=True,
-                        help="corpus:split from configs/corpora.yaml, e.g. anercorp:test (repeatable)")
+    parser.add_argument("--data", action="append", default=None,
+                        help="corpus:split from configs/corpora.yaml, e.g. anercorp:test (repeatable; "
+                             "default: the test split the checkpoint's run named)")
     parser.add_argument("--data-root", default=None, help="data folder (default: $ARABIC_NEWS_DATA or ../shared/data)")
     parser.add_argument("--out", type=Path, default=None, help="folder for the reports (default: the checkpoint)")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -29,7 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tagger = Tagger.load(args.checkpoint, batch_size=args.batch_size, decoding=args.decoding)
         root = data_root(args.data_root)
-        for data in args.data:
+        names = args.data or [tagger.info.get("data", {}).get("test")]
+        if not names[0]:
+            raise ValueError(f"{args.checkpoint} names no test split; pass --data corpus:split")
+        for data in names:
             report = evaluate(tagger, load_split(data, root), data)
             out_dir = args.out or args.checkpoint
             out_dir.mkdir(parents=True, exist_ok=True)

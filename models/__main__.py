@@ -9,6 +9,7 @@ from pathlib import Path
 
 from models.checkpoint import CheckpointError
 from models.tagger import Doc, Tagger
+from models.text import split_sentences
 
 
 class InputError(ValueError):
@@ -51,6 +52,17 @@ def to_record(document_id: str, doc: Doc, layers: list[str]) -> dict:
     return record
 
 
+def to_conll(tagger: Tagger, text: str) -> str:
+    """CoNLL: one word per line with one tag column per layer, a blank line after each sentence."""
+    sentences = split_sentences(text)
+    predicted = tagger.predict_words([[word.text for word in sentence] for sentence in sentences])
+    blocks = []
+    for sentence, tags in zip(sentences, predicted):
+        rows = zip([word.text for word in sentence], *(tags.tags[layer] for layer in tagger.layers))
+        blocks.append("".join("\t".join(row) + "\n" for row in rows))
+    return "\n".join(blocks)
+
+
 def show(document_id: str, doc: Doc, layers: list[str]) -> str:
     """A readable summary: each layer's spans, one per line, in text order."""
     lines = [f"== {document_id}"]
@@ -70,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("inputs", nargs="+", type=Path, help=".txt or .jsonl files, or - for standard input")
     parser.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint folder, e.g. runs/e5-small-offline/model")
     parser.add_argument("--out", type=Path, default=None, help="JSONL output file (default: standard output)")
+    parser.add_argument("--format", choices=["jsonl", "conll"], default="jsonl",
+                        help="jsonl: one record per document with spans per layer; conll: word<TAB>tag per layer")
     parser.add_argument("--show", action="store_true", help="also print the spans readably (to standard error with no --out)")
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args(argv)
@@ -79,14 +93,18 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, CheckpointError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    docs = tagger.tag([text for _, text in documents])
     layers = list(tagger.layers)
-    lines = [json.dumps(to_record(document_id, doc, layers), ensure_ascii=False) for (document_id, _), doc in zip(documents, docs)]
+    docs = tagger.tag([text for _, text in documents]) if args.format == "jsonl" or args.show else []
+    if args.format == "conll":
+        output = "\n".join(to_conll(tagger, text) for _, text in documents)
+    else:
+        output = "".join(json.dumps(to_record(document_id, doc, layers), ensure_ascii=False) + "\n"
+                         for (document_id, _), doc in zip(documents, docs))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        args.out.write_text(output, encoding="utf-8")
     else:
-        sys.stdout.write("".join(line + "\n" for line in lines))
+        sys.stdout.write(output)
     if args.show:
         report = sys.stdout if args.out else sys.stderr
         for (document_id, _), doc in zip(documents, docs):

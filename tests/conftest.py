@@ -15,7 +15,8 @@ PEOPLE = [["محمد"], ["أحمد", "علي"], ["بشار", "الأسد"], ["ج
 PLACES = [["دمشق"], ["دير", "الزور"], ["بغداد"], ["القاهرة"], ["ألمانيا"]]
 ORGS = [["الأمم", "المتحدة"], ["اتحاد", "صناعة", "السيارات"], ["الجيش", "السوري"]]
 MISC = [["الحرب", "العالمية"], ["كأس", "العالم"]]
-FILLER = ["أعلن", "أن", "في", "على", "من", "القوات", "استعادت", "السيطرة", "مدينة", "وقال", "اليوم", "،", ".", "(", ")"]
+TRIGGERS = {"هجوم": "Conflict.Attack", "قتل": "Life.Die", "وصل": "Movement.Transport", "اجتماع": "Contact.Meet"}
+FILLER = list(TRIGGERS) + ["أعلن", "أن", "في", "على", "من", "القوات", "استعادت", "السيطرة", "مدينة", "وقال", "اليوم", "،", ".", "(", ")"]
 
 
 def synthetic_sentences(count: int, seed: int, long_every: int = 0) -> list[list[tuple[str, str]]]:
@@ -44,12 +45,28 @@ def write_conll(path: Path, sentences: list[list[tuple[str, ...]]]) -> None:
     path.write_text("\n\n".join("\n".join(" ".join(row) for row in sentence) for sentence in sentences), encoding="utf-8")
 
 
+def with_events(sentences: list[list[tuple[str, str]]]) -> list[list[tuple[str, str, str]]]:
+    """Adds an event column: trigger words get B-<subtype>, everything else O (entities untouched)."""
+    return [[(word, tag, f"B-{TRIGGERS[word]}" if word in TRIGGERS else "O") for word, tag in s] for s in sentences]
+
+
+def aqmar_style(sentences: list[list[tuple[str, str]]]) -> list[list[tuple[str, str]]]:
+    """AQMAR writes PER and MIS where ANERcorp writes PERS and MISC."""
+    rename = {"PERS": "PER", "MISC": "MIS"}
+    return [[(word, tag[:2] + rename.get(tag[2:], tag[2:]) if tag != "O" else tag) for word, tag in s] for s in sentences]
+
+
 @pytest.fixture(scope="session")
 def tiny_data_root(tmp_path_factory) -> Path:
+    """Synthetic corpora laid out like ../shared/data: anercorp-camellab, anercorp-events, aqmar-liu2019."""
     root = tmp_path_factory.mktemp("data")
-    folder = root / "anercorp-camellab"
-    write_conll(folder / "ANERCorp_CamelLab_train.txt", synthetic_sentences(120, seed=1, long_every=40))
-    write_conll(folder / "ANERCorp_CamelLab_test.txt", synthetic_sentences(30, seed=2, long_every=15))
+    train, test = synthetic_sentences(120, seed=1, long_every=40), synthetic_sentences(30, seed=2, long_every=15)
+    write_conll(root / "anercorp-camellab" / "ANERCorp_CamelLab_train.txt", train)
+    write_conll(root / "anercorp-camellab" / "ANERCorp_CamelLab_test.txt", test)
+    write_conll(root / "anercorp-events" / "train.txt", with_events(train))
+    write_conll(root / "anercorp-events" / "test.txt", with_events(test))
+    for split, seed in (("train", 3), ("dev", 4), ("test", 5)):
+        write_conll(root / "aqmar-liu2019" / f"{split}.txt", aqmar_style(synthetic_sentences(40, seed=seed)))
     return root
 
 

@@ -6,6 +6,8 @@ import logging
 import sys
 
 from train.config import ConfigError, load_config
+from train.encoders import EncoderUnavailable
+from train.offline_encoder import OfflineEncoderError
 from train.run import RunExists, run
 
 
@@ -23,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config, args.overrides)
         model_dir = run(config, overwrite=args.overwrite)
-    except (ConfigError, RunExists, FileNotFoundError, KeyError, ValueError) as err:
+    except (ConfigError, RunExists, EncoderUnavailable, OfflineEncoderError, FileNotFoundError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"checkpoint: {model_dir}")

@@ -18,7 +18,9 @@ DEFAULTS: dict = {
     "normalisation": "basic",  # none | basic | arabert_v02 (per word, see models/text.py)
     "max_length": 128,  # pieces per window, specials included
     "overlap": 32,  # pieces shared by consecutive windows of a long sentence
-    "embeddings": "train",  # train | freeze (the word-embedding matrix; freezing halves a CPU step for 250k-row vocabularies)
+    # the word-embedding matrix: train | freeze | seen (train only the rows of pieces the training data uses,
+    # see train/embeddings.py; all of a 250k-row matrix doubles a CPU step)
+    "embeddings": "train",
     "layers": {},  # layer -> list of types, e.g. entities: [PERS, LOC, ORG, MISC]
     "loss_weights": {},  # layer -> weight of its loss (default 1)
     "data": {"train": [], "dev": None, "test": None},  # corpus:split names from configs/corpora.yaml
@@ -113,6 +115,6 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> dict:
             raise ConfigError(f"{path}: {required!r} must be set")
     if not config["data"]["train"]:
         raise ConfigError(f"{path}: data.train must list at least one corpus split, e.g. [anercorp:train]")
-    if config["embeddings"] not in ("train", "freeze"):
-        raise ConfigError(f"{path}: embeddings must be train or freeze, got {config['embeddings']!r}")
+    if config["embeddings"] not in ("train", "freeze", "seen"):
+        raise ConfigError(f"{path}: embeddings must be train, freeze or seen, got {config['embeddings']!r}")
     return config

@@ -52,7 +52,8 @@ def data_root(configured: str | None = None) -> Path:
     return root
 
 
-def read_conll(path: Path, layers: dict[str, int], types: dict[str, dict[str, str]] | None = None) -> list[Sentence]:
+def read_conll(path: Path, layers: dict[str, int], types: dict[str, dict[str, str]] | None = None,
+               nested: bool = False) -> list[Sentence]:
     """Read a CoNLL file: token then tag columns, whitespace-separated, blank line between sentences.
 
     `layers` maps a layer name to its tag column (1 = first after the token); `types` renames
@@ -92,12 +93,15 @@ def read_conll(path: Path, layers: dict[str, int], types: dict[str, dict[str, st
             close_sentence()
             continue
         where = f"{path}:{line_number}"
-        if n_columns is None:
+        needed = max(layers.values()) + 1
+        if nested:  # nested annotation (Wojood): inner layers add columns; the ones read must be there
+            if len(fields) < needed:
+                raise CorpusError(f"{where}: {len(fields)} columns, but the corpus config reads tag column {needed - 1}")
+        elif n_columns is None:
             n_columns = len(fields)
-            needed = max(layers.values()) + 1
             if n_columns < needed:
                 raise CorpusError(f"{where}: {n_columns} columns, but the corpus config reads tag column {needed - 1}")
-        if len(fields) != n_columns:
+        if not nested and len(fields) != n_columns:
             raise CorpusError(f"{where}: {len(fields)} columns where the file's first line has {n_columns}: {line!r}")
         words.append(fields[0])
         for layer, column in layers.items():
@@ -133,7 +137,8 @@ def load_split(name: str, root: Path) -> list[Sentence]:
         raise KeyError(f"unknown split {split!r} of {corpus}; known: {splits}")
 
     def read(split_name: str) -> list[Sentence]:
-        return read_conll(root / spec["dir"] / spec["files"][split_name], spec["layers"], spec.get("types"))
+        return read_conll(root / spec["dir"] / spec["files"][split_name], spec["layers"], spec.get("types"),
+                          spec.get("nested", False))
 
     if dev and split in ("dev", dev["from"]):
         source = read(dev["from"])

@@ -8,8 +8,29 @@ from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, PreTra
 TINY_ENCODER = "tiny:bert"
 
 
+_WHAT_TO_DO = ("Either download it where the Hub is reachable (`hf download {name} --local-dir DIR`) and "
+               "set `encoder: DIR` in the config (or pass encoder=DIR on the command line), or train offline "
+               "with configs/e5-small-offline.yaml (`make demo`).")
+
+
 class EncoderUnavailable(RuntimeError):
     pass
+
+
+def _hub_reachable() -> bool:
+    """A quick look before transformers spends a minute retrying a Hub that cannot answer."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
 
 
 def load_encoder(name: str, tiny: dict | None = None, words: list[str] = ()) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
@@ -23,19 +44,17 @@ def load_encoder(name: str, tiny: dict | None = None, words: list[str] = ()) -> 
         if name != OFFLINE_ENCODER:
             raise EncoderUnavailable(f"unknown offline encoder {name!r}; the one offline encoder is {OFFLINE_ENCODER!r}")
         source = str(ensure_offline_encoder())
+    if not Path(source).exists() and not _hub_reachable():
+        raise EncoderUnavailable(f"cannot load encoder {name!r}: it is not a local folder and the Hugging Face Hub "
+                                 f"cannot be reached from here.\n{_WHAT_TO_DO.format(name=name)}")
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         encoder = AutoModel.from_pretrained(source, add_pooling_layer=False) if _is_bert(source) \
             else AutoModel.from_pretrained(source)
-    except OSError as err:
-        local = Path(source).exists()
-        raise EncoderUnavailable(
-            f"cannot load encoder {name!r}: {err}\n"
-            + ("The folder exists but is not a complete transformers checkpoint." if local else
-               "It is not a local folder, and the Hugging Face Hub cannot be reached from here. Either download it "
-               "where the Hub is reachable (`huggingface-cli download " + name + " --local-dir DIR`) and set "
-               "`encoder: DIR` in the config, or train offline with configs/e5-small-offline.yaml (`make demo`).")
-        ) from err
+    except (OSError, ValueError) as err:  # transformers raises both for missing or unreadable files
+        hint = ("The folder exists but is not a complete transformers checkpoint." if Path(source).exists()
+                else _WHAT_TO_DO.format(name=name))
+        raise EncoderUnavailable(f"cannot load encoder {name!r}: {err}\n{hint}") from err
     if not tokenizer.is_fast:
         raise EncoderUnavailable(f"encoder {name!r} has no fast tokenizer (tokenizer.json); word alignment needs one")
     return encoder, tokenizer

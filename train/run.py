@@ -31,6 +31,7 @@ from models.modeling import IGNORE, MultiHeadTagger, label_key
 from models.tagger import Tagger
 from train.corpora import PROJECT_ROOT, Sentence, data_root, load_split
 from train.encoders import load_encoder
+from train.embeddings import fold_seen_rows, train_seen_rows
 from train.features import WINDOW_INDEX, Collator, WindowOrigin, build_features
 
 log = logging.getLogger("train")
@@ -189,6 +190,9 @@ def run(config: dict, overwrite: bool = False) -> Path:
     model = MultiHeadTagger(encoder, layers, training["dropout"], config["loss_weights"])
     word_encoder = WordEncoder(tokenizer, config["normalisation"], config["max_length"], config["overlap"])
     train_features, _ = build_features(train_sentences, word_encoder, layers, "+".join(config["data"]["train"]))
+    if config["embeddings"] == "seen":
+        seen = train_seen_rows(encoder, [piece for feature in train_features for piece in feature["input_ids"]])
+        log.info("training the embedding rows of %d pieces seen in the training data", len(seen.delta) - 1)
     dev_features, dev_origins = build_features(dev_sentences, word_encoder, layers, str(config["data"]["dev"]))
     precision = resolve_precision(training["precision"])
     effective = training["batch_size"] * training["gradient_accumulation_steps"] * max(1, int(torch.distributed.is_initialized() and torch.distributed.get_world_size()))
@@ -241,6 +245,7 @@ def run(config: dict, overwrite: bool = False) -> Path:
         return model_dir
 
     model = trainer.model.float().eval()
+    fold_seen_rows(model.encoder)
     info = {"encoder": config["encoder"], "normalisation": config["normalisation"], "max_length": config["max_length"],
             "overlap": config["overlap"], "data": config["data"], "git_commit": git_commit(), "run": config["name"]}
     save_checkpoint(model, tokenizer, model_dir, info)
