@@ -223,3 +223,27 @@ def test_unknown_split_lists_known_ones(tmp_path):
     assert "validation" in message
     for known in ("train", "test", "dev"):
         assert known in message
+
+
+def test_wojood_trains_through_config_alone():
+    """21 nested types: the config's label set covers every outermost tag, no code knows the scheme."""
+    from models.labels import bio_labels
+    from train.config import load_config
+    from train.corpora import PROJECT_ROOT
+    from train.encoders import tiny_encoder
+    from models.encoding import WordEncoder
+    from train.features import build_features
+
+    try:
+        root = data_root()
+    except FileNotFoundError as err:
+        pytest.skip(f"real corpora not available: {err}")
+    config = load_config(PROJECT_ROOT / "configs" / "wojood.yaml")
+    layers = {layer: bio_labels(types) for layer, types in config["layers"].items()}
+    sentences = load_split("wojood:train", root)
+    assert len(sentences) == 1114 and sum(len(s.words) for s in sentences) == 18887
+    _, tokenizer = tiny_encoder({"vocab_size": 300}, [w for s in sentences[:50] for w in s.words])
+    features, _ = build_features(sentences, WordEncoder(tokenizer, "basic", 128, 32), layers, "wojood:train")
+    assert len(features) >= len(sentences)
+    used = {tag for s in sentences for tag in s.tags["entities"]}
+    assert "B-EVENT" in used and used <= set(layers["entities"])

@@ -54,9 +54,13 @@ def _nearest(key: str, known) -> str:
 
 def _merge(base: dict, update: dict, where: str, schema: dict | None = DEFAULTS) -> dict:
     """`update` merged into `base`. Keys are checked against `schema` (the DEFAULTS section): a section with
-    default keys (training, data, tiny) accepts only those; a free map (layers, loss_weights) takes any key."""
+    default keys (training, data, tiny) accepts only those; a free map (layers, loss_weights) takes any key,
+    and null removes one (`layers.entities=null` trains events alone)."""
     merged = copy.deepcopy(base)
     for key, value in update.items():
+        if schema is None and value is None:
+            merged.pop(key, None)
+            continue
         if schema is not None and key not in schema:
             raise ConfigError(f"{where}: unknown key {key!r}{_nearest(key, schema)}")
         if isinstance(merged.get(key), dict) and isinstance(value, dict):

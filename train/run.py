@@ -195,7 +195,8 @@ def run(config: dict, overwrite: bool = False) -> Path:
         log.info("training the embedding rows of %d pieces seen in the training data", len(seen.delta) - 1)
     dev_features, dev_origins = build_features(dev_sentences, word_encoder, layers, str(config["data"]["dev"]))
     precision = resolve_precision(training["precision"])
-    effective = training["batch_size"] * training["gradient_accumulation_steps"] * max(1, int(torch.distributed.is_initialized() and torch.distributed.get_world_size()))
+    # accelerate launch sets WORLD_SIZE for every process it starts
+    effective = training["batch_size"] * training["gradient_accumulation_steps"] * int(os.environ.get("WORLD_SIZE", 1))
     log.info("%d train windows, %d dev windows; precision %s; effective batch %d; trainable parameters %d",
              len(train_features), len(dev_features), precision, effective,
              sum(p.numel() for p in model.parameters() if p.requires_grad))
