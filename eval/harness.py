@@ -61,6 +61,6 @@ def render(report: dict, formatter=format_table) -> str:
         parts.append(formatter(f"{report['data']} {layer}", scores))
         triggers = scores.get("triggers")
         if triggers:
-            parts.append("  ".join(f"trigger {name}: F1 {100 * value['f1']:.2f} (P {100 * value['precision']:.2f}, "
-                                   f"R {100 * value['recall']:.2f})\n" for name, value in triggers.items()))
+            parts.append("\n".join(f"trigger {name}: F1 {100 * value['f1']:.2f} (P {100 * value['precision']:.2f}, "
+                                   f"R {100 * value['recall']:.2f})" for name, value in triggers.items()))
     return "\n\n".join(parts)

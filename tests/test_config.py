@@ -187,5 +187,5 @@ def test_shipped_configs_load(path):
 
 
 def test_null_removes_a_layer():
-    config = load_config(CONFIGS / "e5-small-joint.yaml", ["layers.entities=null", "name=events-only"])
+    config = load_config(CONFIGS / "e5-small-offline.yaml", ["layers.entities=null", "name=events-only"])
     assert list(config["layers"]) == ["events"] and len(config["layers"]["events"]) == 33
