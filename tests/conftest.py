@@ -40,6 +40,13 @@ def synthetic_sentences(count: int, seed: int, long_every: int = 0) -> list[list
     return sentences
 
 
+def tiny_tokenizer(words: list[str], vocab_size: int = 300):
+    """The fast WordPiece tokenizer of the tiny:bert test encoder, built from `words`."""
+    from train.encoders import tiny_encoder
+
+    return tiny_encoder({"vocab_size": vocab_size}, words)[1]
+
+
 def write_conll(path: Path, sentences: list[list[tuple[str, ...]]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n\n".join("\n".join(" ".join(row) for row in sentence) for sentence in sentences), encoding="utf-8")

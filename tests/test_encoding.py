@@ -5,6 +5,8 @@ import random
 
 import pytest
 
+from conftest import tiny_tokenizer
+
 from models.encoding import WordEncoder, owner_windows, plan_windows
 from models.text import normalise_word
 
@@ -104,10 +106,7 @@ def test_each_word_owned_by_a_window_with_the_most_context(seed):
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from train.encoders import tiny_encoder
-
-    _, tokenizer = tiny_encoder({"vocab_size": 300}, VOCAB_WORDS)
-    return tokenizer
+    return tiny_tokenizer(VOCAB_WORDS)
 
 
 @pytest.fixture(scope="module")

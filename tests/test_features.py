@@ -4,6 +4,8 @@ from __future__ import annotations
 import random
 
 import pytest
+
+from conftest import tiny_tokenizer
 import torch
 
 from models.encoding import WordEncoder
@@ -20,10 +22,7 @@ LAYERS = {"entities": ENTITY_LABELS, "events": EVENT_LABELS}
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from train.encoders import tiny_encoder
-
-    _, tokenizer = tiny_encoder({"vocab_size": 300}, VOCAB_WORDS)
-    return tokenizer
+    return tiny_tokenizer(VOCAB_WORDS)
 
 
 @pytest.fixture(scope="module")

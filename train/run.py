@@ -249,7 +249,6 @@ def run(config: dict, overwrite: bool = False) -> Path:
     fold_seen_rows(model.encoder)
     info = {"encoder": config["encoder"], "normalisation": config["normalisation"], "max_length": config["max_length"],
             "overlap": config["overlap"], "data": config["data"], "git_commit": git_commit(), "run": config["name"]}
-    save_checkpoint(model, tokenizer, model_dir, info)
     tagger = Tagger(model, tokenizer, {**info, "layers": layers}, device=next(model.parameters()).device)
     info["metrics"] = {split: measure(tagger, sentences) for split, sentences in (("dev", dev_sentences), ("test", test_sentences)) if sentences}
     info["train_seconds"] = round(time.time() - started, 1)
