@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export ARABIC_NEWS_DATA ?= ../shared/data
 CONFIG ?= configs/arabertv02.yaml
+# how accelerate spreads `make train`: single-gpu, multi-gpu, multi-node, deepspeed-zero2, fsdp (configs/accelerate/)
+ACCELERATE_CONFIG ?= configs/accelerate/single-gpu.yaml
 OFFLINE_CONFIG := configs/e5-small-offline.yaml
 RUN ?= runs/e5-small-offline
 CHECKPOINT ?= $(RUN)/model
@@ -40,7 +42,7 @@ $(RUN)/model/tagger.json: | setup
 	$(PY) -m train --config $(OFFLINE_CONFIG) $(ARGS)
 
 train: setup
-	$(VENV)/bin/accelerate launch -m train --config $(CONFIG) $(ARGS)
+	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) -m train --config $(CONFIG) $(ARGS)
 
 eval: setup
 	$(PY) -m eval --checkpoint $(CHECKPOINT)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from train.config import ConfigError, load_config
 from train.encoders import EncoderUnavailable
 from train.offline_encoder import OfflineEncoderError
-from train.run import RunExists, run
+from train.run import GpuUnavailable, OutOfMemory, RunExists, run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,19 +17,25 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m train",
         description="Fine-tune a pretrained encoder with one tagging head per layer; writes runs/<name>/ "
                     "with the checkpoint in runs/<name>/model/.",
-        epilog="Overrides use dotted keys, e.g. training.epochs=1 name=quick encoder=/path/to/local/model")
+        epilog="Overrides use dotted keys, e.g. training.epochs=1 name=quick encoder=/path/to/local/model. "
+               "On GPUs and clusters: accelerate launch --config_file configs/accelerate/<setup>.yaml -m train ...")
     parser.add_argument("--config", required=True, help="a YAML run config, e.g. configs/e5-small-offline.yaml")
-    parser.add_argument("--overwrite", action="store_true", help="replace a finished run of the same name")
+    parser.add_argument("--overwrite", action="store_true", help="replace a finished or unfinished run of the same name")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run from its last checkpoint (same config and overrides)")
     parser.add_argument("overrides", nargs="*", help="KEY=VALUE settings that replace the config's")
     args = parser.parse_args(argv)
+    if args.overwrite and args.resume:
+        parser.error("--resume continues a run and --overwrite replaces it: pass one of them")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         config = load_config(args.config, args.overrides)
-        model_dir = run(config, overwrite=args.overwrite)
-    except (ConfigError, RunExists, EncoderUnavailable, OfflineEncoderError, FileNotFoundError, KeyError, ValueError) as err:
+        model_dir = run(config, overwrite=args.overwrite, resume=args.resume)
+    except (ConfigError, RunExists, GpuUnavailable, OutOfMemory, EncoderUnavailable, OfflineEncoderError, FileNotFoundError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"checkpoint: {model_dir}")
+    if os.environ.get("RANK", "0") == "0":  # under accelerate launch, the main process speaks
+        print(f"checkpoint: {model_dir}")
     return 0
 
 

@@ -34,7 +34,9 @@ DEFAULTS: dict = {
         "weight_decay": 0.01,
         "warmup_ratio": 0.1,
         "dropout": 0.1,
+        "device": "auto",  # auto (a GPU when torch sees one) | cuda (refuse to start without one) | cpu
         "precision": "auto",  # auto (bf16 where supported, else fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
+        "checkpoint_every_steps": 200,  # resumable state (weights, optimizer, scheduler, RNG, data position); 0: per epoch only
         "max_steps": -1,  # > 0 stops early (tests, smoke runs)
         "logging_steps": 20,
         "threads": None,  # torch CPU threads; None leaves torch's default

@@ -6,6 +6,7 @@ train.log, log.csv (loss / dev F1 per logging step and epoch), and model/ (the c
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib.metadata
 import json
 import logging
@@ -21,8 +22,11 @@ import numpy as np
 import torch
 import yaml
 from seqeval.metrics import f1_score
+from accelerate import PartialState
+from accelerate.utils import DistributedType, gather_object
 from seqeval.scheme import IOB2
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from models.checkpoint import TAGGER_FILE, save_checkpoint
 from models.encoding import WordEncoder
@@ -39,7 +43,18 @@ PACKAGES = ("torch", "transformers", "accelerate", "tokenizers", "safetensors", 
 
 
 class RunExists(RuntimeError):
+    """The run folder holds a finished or unfinished run that this command would clobber."""
+
+
+class GpuUnavailable(RuntimeError):
     pass
+
+
+class OutOfMemory(RuntimeError):
+    pass
+
+
+TRAINER_STATE = "trainer_state.json"  # the Trainer writes it last: a checkpoint without it was cut short
 
 
 def git_commit() -> str:
@@ -80,24 +95,104 @@ def measure(tagger: Tagger, sentences: list[Sentence]) -> dict[str, dict[str, fl
     return scores
 
 
-def resolve_precision(name: str) -> str:
+def resolve_device(config: dict) -> str:
+    """cuda or cpu, from training.device; a run that asks for a GPU on a machine without one stops here."""
+    wanted = config["training"]["device"]
+    if wanted not in ("auto", "cuda", "cpu"):
+        raise ValueError(f"training.device must be auto, cuda or cpu, got {wanted!r}")
+    has_gpu = torch.cuda.is_available()
+    if wanted == "cuda" and not has_gpu:
+        raise GpuUnavailable(
+            f"run {config['name']!r} asks for a GPU (training.device: cuda) but torch sees none "
+            f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'none'}). To train on this CPU anyway, "
+            "add training.device=cpu (slow for a BERT-base encoder); for the offline CPU path run `make demo` "
+            "(configs/e5-small-offline.yaml).")
+    return "cuda" if has_gpu and wanted != "cpu" else "cpu"
+
+
+def resolve_precision(name: str, device: str) -> str:
     if name == "auto":
-        if not torch.cuda.is_available():
+        if device == "cpu":
             return "fp32"
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"  # fp16: the Trainer scales the loss
     if name not in ("fp32", "bf16", "fp16"):
         raise ValueError(f"training.precision must be auto, fp32, bf16 or fp16, got {name!r}")
-    if name == "fp16" and not torch.cuda.is_available():
+    if name == "fp16" and device == "cpu":
         raise ValueError("training.precision fp16 needs a GPU; use fp32 or bf16 on CPU")
     return name
+
+
+def last_checkpoint(trainer_dir: Path) -> Path | None:
+    """The newest complete resumable checkpoint under runs/<name>/trainer, if any."""
+    steps = []
+    for folder in trainer_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        suffix = folder.name.rsplit("-", 1)[1]
+        if suffix.isdigit() and (folder / TRAINER_STATE).is_file():
+            steps.append((int(suffix), folder))
+    return max(steps)[1] if steps else None
+
+
+def check_run_folder(out: Path, config: dict, overwrite: bool, resume: bool) -> Path | None:
+    """What this command may do with runs/<name>/: returns the checkpoint to resume from, or raises RunExists."""
+    finished = (out / "model" / TAGGER_FILE).exists()
+    checkpoint = last_checkpoint(out / "trainer")
+    if resume:
+        if finished:
+            raise RunExists(f"{out} holds a finished run: nothing to resume")
+        if checkpoint is None:
+            raise RunExists(f"{out} holds no resumable checkpoint ({out / 'trainer'}/{PREFIX_CHECKPOINT_DIR}-*); "
+                            "start the run without --resume")
+        saved = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8"))
+        changed = sorted(_changed_keys(saved, config))
+        if changed:
+            raise RunExists(f"--resume needs the interrupted run's config ({out / 'config.yaml'}), but {changed} differ; "
+                            "pass the same config and overrides, or start a new run with name=...")
+        return checkpoint
+    if finished and not overwrite:
+        raise RunExists(f"{out} already holds a finished run; pass --overwrite to replace it, or set name=...")
+    if checkpoint is not None and not overwrite:
+        raise RunExists(f"{out} holds an unfinished run (last checkpoint: {checkpoint.name}); pass --resume to "
+                        "continue it, or --overwrite to start again")
+    return None
+
+
+def _changed_keys(saved, current, prefix: str = "") -> list[str]:
+    if isinstance(saved, dict) and isinstance(current, dict):
+        return [key for name in saved.keys() | current.keys()
+                for key in _changed_keys(saved.get(name), current.get(name), f"{prefix}{name}.")]
+    return [] if saved == current else [prefix.rstrip(".")]
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """sha256 over every parameter and buffer, to prove that all processes hold the same weights."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().flatten().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+class CheckpointEvery(TrainerCallback):
+    """Resumable checkpoints every N optimizer steps, besides the per-epoch ones that choose the best model."""
+
+    def __init__(self, steps: int):
+        self.steps = steps
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.steps and state.global_step % self.steps == 0:
+            control.should_save = True
 
 
 class CsvLog(TrainerCallback):
     """Every Trainer log record (training loss, learning rate, dev F1 per epoch) as a CSV row."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, resumed_at_step: int | None = None):
         self.path = path
         self.rows: list[dict] = []
+        if resumed_at_step is not None and path.is_file():  # rows after the checkpoint are logged again
+            with path.open(encoding="utf-8") as handle:
+                self.rows = [{key: value for key, value in row.items() if value != ""}
+                             for row in csv.DictReader(handle) if int(row["step"]) <= resumed_at_step]
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
@@ -117,6 +212,11 @@ def dev_metrics(sentences: list[Sentence], origins: list[WindowOrigin], layers: 
         predicted = prediction.predictions
         predicted = predicted if isinstance(predicted, (tuple, list)) else (predicted,)
         window_indices = prediction.label_ids[-1]  # WINDOW_INDEX is the last label name
+        seen = np.bincount(np.asarray(window_indices, dtype=np.int64), minlength=len(origins))
+        if len(seen) != len(origins) or not (seen == 1).all():
+            raise RuntimeError(f"dev predictions cover {int((seen > 0).sum())} of {len(origins)} windows, "
+                               f"{int((seen > 1).sum())} of them more than once: the evaluation lost or repeated samples")
+        log.info("dev F1 over all %d dev windows, each scored once", len(origins))
         scores = {}
         for layer_index, (layer, labels) in enumerate(layers.items()):
             tags = [["O"] * len(sentence.words) for sentence in sentences]
@@ -161,25 +261,45 @@ def read_data(config: dict) -> tuple[list[Sentence], list[Sentence], list[Senten
     return train, dev, test
 
 
-def run(config: dict, overwrite: bool = False) -> Path:
-    """Train, export and measure; returns runs/<name>/model."""
+def run(config: dict, overwrite: bool = False, resume: bool = False) -> Path:
+    """Train, export and measure; returns runs/<name>/model. Under `accelerate launch` every process runs this;
+    the main process alone writes the run files and the checkpoint."""
     out = Path(config["output_dir"]) / config["name"]
     model_dir = out / "model"
-    if (model_dir / TAGGER_FILE).exists() and not overwrite:
-        raise RunExists(f"{out} already holds a finished run; pass --overwrite to replace it, or set name=...")
-    if out.exists() and overwrite:
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    training = config["training"]
+    device = resolve_device(config)
+    precision = resolve_precision(training["precision"], device)
+    state = PartialState(cpu=device == "cpu")  # joins the process group that accelerate launch set up
+    checkpoint = check_run_folder(out, config, overwrite, resume)  # every process checks, so every process stops
+    state.wait_for_everyone()
+    if state.is_main_process:
+        if overwrite and out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True, exist_ok=True)
+        if checkpoint is None:
+            (out / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        (out / "environment.json").write_text(json.dumps(environment(), indent=2) + "\n", encoding="utf-8")
+    state.wait_for_everyone()
     handler = logging.FileHandler(out / "train.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    rank = f" [rank {state.process_index}/{state.num_processes}]" if state.num_processes > 1 else ""
+    handler.setFormatter(logging.Formatter(f"%(asctime)s{rank} %(name)s %(levelname)s %(message)s"))
     logging.getLogger().addHandler(handler)
+    try:
+        return _train(config, out, device, precision, state, checkpoint)
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
+def _train(config: dict, out: Path, device: str, precision: str, state: PartialState, checkpoint: Path | None) -> Path:
     started = time.time()
+    model_dir = out / "model"
     training = config["training"]
     if training["threads"]:
         torch.set_num_threads(int(training["threads"]))
     set_seed(config["seed"])
-    (out / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    (out / "environment.json").write_text(json.dumps(environment(), indent=2) + "\n", encoding="utf-8")
+    if checkpoint is not None:
+        log.info("resuming from %s", checkpoint)
 
     train_sentences, dev_sentences, test_sentences = read_data(config)
     log.info("data: %d train, %d dev, %d test sentences", len(train_sentences), len(dev_sentences), len(test_sentences))
@@ -194,11 +314,11 @@ def run(config: dict, overwrite: bool = False) -> Path:
         seen = train_seen_rows(encoder, [piece for feature in train_features for piece in feature["input_ids"]])
         log.info("training the embedding rows of %d pieces seen in the training data", len(seen.delta) - 1)
     dev_features, dev_origins = build_features(dev_sentences, word_encoder, layers, str(config["data"]["dev"]))
-    precision = resolve_precision(training["precision"])
-    # accelerate launch sets WORLD_SIZE for every process it starts
-    effective = training["batch_size"] * training["gradient_accumulation_steps"] * int(os.environ.get("WORLD_SIZE", 1))
-    log.info("%d train windows, %d dev windows; precision %s; effective batch %d; trainable parameters %d",
-             len(train_features), len(dev_features), precision, effective,
+    effective = training["batch_size"] * training["gradient_accumulation_steps"] * state.num_processes
+    log.info("%d train windows, %d dev windows; device %s, precision %s; effective batch %d = %d per device x %d "
+             "accumulation steps x %d processes; trainable parameters %d",
+             len(train_features), len(dev_features), device, precision, effective, training["batch_size"],
+             training["gradient_accumulation_steps"], state.num_processes,
              sum(p.numel() for p in model.parameters() if p.requires_grad))
 
     has_dev = bool(dev_features)
@@ -215,7 +335,8 @@ def run(config: dict, overwrite: bool = False) -> Path:
         lr_scheduler_type="linear",
         train_sampling_strategy="group_by_length",
         eval_strategy="epoch" if has_dev else "no",
-        save_strategy="epoch" if has_dev else "no",
+        # per epoch (to pick the best model) and every checkpoint_every_steps (CheckpointEvery) for --resume
+        save_strategy="epoch",
         save_total_limit=2,
         load_best_model_at_end=has_dev,
         metric_for_best_model="f1" if has_dev else None,
@@ -226,10 +347,11 @@ def run(config: dict, overwrite: bool = False) -> Path:
         label_names=[label_key(layer) for layer in layers] + [WINDOW_INDEX],
         bf16=precision == "bf16",
         fp16=precision == "fp16",
-        use_cpu=not torch.cuda.is_available(),
-        dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=device == "cpu",
+        dataloader_pin_memory=device == "cuda",
         disable_tqdm=False,
     )
+    resumed_at = json.loads((checkpoint / TRAINER_STATE).read_text())["global_step"] if checkpoint else None
     trainer = Trainer(
         model=model,
         args=args,
@@ -239,10 +361,23 @@ def run(config: dict, overwrite: bool = False) -> Path:
         compute_metrics=dev_metrics(dev_sentences, dev_origins, layers) if has_dev else None,
         preprocess_logits_for_metrics=argmax_logits,
         optimizers=(build_optimizer(model, training), None),
-        callbacks=[CsvLog(out / "log.csv")],
+        callbacks=[CheckpointEvery(training["checkpoint_every_steps"]), CsvLog(out / "log.csv", resumed_at)],
     )
-    trainer.train()
-    if not trainer.is_world_process_zero():
+    try:
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    except torch.OutOfMemoryError as err:
+        raise OutOfMemory(
+            f"out of {device.upper()} memory at training.batch_size={training['batch_size']}, max_length="
+            f"{config['max_length']}, precision {precision}. Lower training.batch_size and raise "
+            f"training.gradient_accumulation_steps to keep the effective batch ({effective}), or lower max_length "
+            f"(and training.eval_batch_size if it failed in evaluation); on a GPU without bf16 use "
+            f"training.precision=fp16. ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from err
+    if state.distributed_type != DistributedType.FSDP:  # FSDP shards the weights by design
+        digests = gather_object([weights_digest(trainer.model)])
+        if len(set(digests)) != 1:
+            raise RuntimeError(f"the {state.num_processes} processes ended with different weights: {digests}")
+        log.info("weights sha256 %s, identical on all %d processes", digests[0], state.num_processes)
+    if not state.is_main_process:
         return model_dir
 
     model = trainer.model.float().eval()
@@ -253,9 +388,8 @@ def run(config: dict, overwrite: bool = False) -> Path:
     info["metrics"] = {split: measure(tagger, sentences) for split, sentences in (("dev", dev_sentences), ("test", test_sentences)) if sentences}
     info["train_seconds"] = round(time.time() - started, 1)
     save_checkpoint(model, tokenizer, model_dir, info)
-    shutil.rmtree(out / "trainer", ignore_errors=True)  # intermediate Trainer checkpoints; the export is model/
+    shutil.rmtree(out / "trainer", ignore_errors=True)  # resumable state; the finished checkpoint is model/
     log.info("exported %s in %.0f s; measured %s", model_dir, time.time() - started, json.dumps(info["metrics"]))
-    logging.getLogger().removeHandler(handler)
     return model_dir
 
 
