@@ -48,7 +48,7 @@ eval: setup
 	$(PY) -m eval --checkpoint $(CHECKPOINT)
 
 tag: setup
-	$(PY) -m models --checkpoint $(CHECKPOINT) $(ARABIC_NEWS_DATA)/news/*.txt --out $(CHECKPOINT)/../news.jsonl --show
+	$(PY) -m models --checkpoint $(CHECKPOINT) $(ARABIC_NEWS_DATA)/news/*.txt --out $(CHECKPOINT)/../news.jsonl --html $(CHECKPOINT)/../news.html --show
 
 test: setup
 	$(PY) -m pytest -q

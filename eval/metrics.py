@@ -225,9 +225,9 @@ def format_table(name: str, scores: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def format_markdown(name: str, scores: dict[str, Any]) -> str:
-    """The same report as a Markdown section: `## name`, a summary line, a per-type table."""
-    lines = [f"## {name}", "", _summary(scores) + ".", "",
+def format_markdown(name: str, scores: dict[str, Any], heading: str = "##") -> str:
+    """The same report as a Markdown section: `## name` (or another `heading`), a summary line, a per-type table."""
+    lines = [f"{heading} {name}", "", _summary(scores) + ".", "",
              "| " + " | ".join(_HEADER) + " |",
              "|---|" + "---:|" * (len(_HEADER) - 1)]
     for kind, *cells in _rows(scores):

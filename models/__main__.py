@@ -1,4 +1,4 @@
-"""Tag raw Arabic text with a checkpoint: python -m models --checkpoint DIR FILE... [--out OUT.jsonl]"""
+"""Tag raw Arabic text with a checkpoint: python -m models --checkpoint DIR FILE... [--out OUT.jsonl] [--html OUT.html]"""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +8,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from models.checkpoint import CheckpointError
+from models.html import write_docs_html
 from models.tagger import Doc, Tagger
-from models.text import split_sentences
+from models.text import decode_utf8, split_sentences
 
 
 class InputError(ValueError):
@@ -19,7 +20,7 @@ class InputError(ValueError):
 def read_text(path: Path) -> str:
     data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
     try:
-        return data.decode("utf-8-sig")
+        return decode_utf8(data)
     except UnicodeDecodeError as err:
         raise InputError(f"{path}: not UTF-8 at byte offset {err.start}") from None
 
@@ -78,14 +79,17 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m models",
         description="Tag raw Arabic text: each input .txt file is one document, each line of a .jsonl file one "
                     "{\"text\": ..., \"id\": ...} record. Writes JSONL, one record per document with its spans "
-                    "per layer (text, label, character offsets start/end into the raw text, score).")
+                    "per layer (text, label, character offsets start/end into the raw text, score); with --html "
+                    "also a self-contained HTML page of the articles, right to left, spans coloured by type.")
     parser.add_argument("inputs", nargs="+", type=Path, help=".txt or .jsonl files, or - for standard input")
     parser.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint folder, e.g. runs/e5-small-offline/model")
     parser.add_argument("--out", type=Path, default=None, help="JSONL output file (default: standard output)")
     parser.add_argument("--format", choices=["jsonl", "conll"], default="jsonl",
                         help="jsonl: one record per document with spans per layer; conll: word<TAB>tag per layer")
+    parser.add_argument("--html", type=Path, default=None,
+                        help="also write the tagged documents as one self-contained HTML page (no network needed)")
     parser.add_argument("--show", action="store_true", help="also print the spans readably (to standard error with no --out)")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=32, help="windows (sentences, or parts of long ones) per forward pass (default: 32)")
     args = parser.parse_args(argv)
     try:
         documents = read_inputs(args.inputs)
@@ -94,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     layers = list(tagger.layers)
-    docs = tagger.tag([text for _, text in documents]) if args.format == "jsonl" or args.show else []
+    docs = tagger.tag([text for _, text in documents]) if args.format == "jsonl" or args.show or args.html else []
     if args.format == "conll":
         output = "\n".join(to_conll(tagger, text) for _, text in documents)
     else:
@@ -105,12 +109,18 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(output, encoding="utf-8")
     else:
         sys.stdout.write(output)
+    if args.html:
+        write_docs_html(args.html, list(zip([document_id for document_id, _ in documents], docs)), tagger.layers,
+                        title=f"Tagged with {args.checkpoint}",
+                        note=f"{len(docs)} documents; hover over a span for its score.")
     if args.show:
         report = sys.stdout if args.out else sys.stderr
         for (document_id, _), doc in zip(documents, docs):
             print(show(document_id, doc, layers), file=report)
         if args.out:
             print(f"written: {args.out}", file=report)
+    if args.html:
+        print(f"written: {args.html}", file=sys.stdout if args.out else sys.stderr)
     return 0
 
 

@@ -3,11 +3,13 @@
 A folder that plain transformers reads (`AutoModel.from_pretrained(dir)` gives the encoder,
 `AutoTokenizer.from_pretrained(dir)` the tokenizer), plus two files of ours:
   heads.safetensors  one linear head per layer
-  tagger.json        layers and their labels, normalisation, window and overlap, and what the run measured
-Weights are safetensors only; remote code is never trusted.
+  tagger.json        layers and their labels, normalisation, window and overlap, what the run measured, and
+                     the sha256 of both weight files (a corrupted byte fails the load instead of changing predictions)
+Weights are safetensors only (a pickle file is refused, never unpickled); remote code is never trusted.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -16,11 +18,16 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerFast
 
+from models.labels import TagError, split_tag
 from models.modeling import MultiHeadTagger
 
 TAGGER_FILE = "tagger.json"
 HEADS_FILE = "heads.safetensors"
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
 FORMAT_VERSION = 1
+# Weight formats that torch.load would unpickle (and so could run code): never loaded, named when found.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
 
 class CheckpointError(ValueError):
@@ -36,8 +43,18 @@ def save_checkpoint(model: MultiHeadTagger, tokenizer: PreTrainedTokenizerFast, 
     heads = {f"{name}.{key}": tensor.detach().contiguous().cpu()
              for name, head in model.heads.items() for key, tensor in head.state_dict().items()}
     save_file(heads, str(out_dir / HEADS_FILE))
-    meta = {"format": FORMAT_VERSION, "layers": model.layers, "loss_weights": model.loss_weights, **info}
+    digests = {name: sha256(out_dir / name) for name in (WEIGHTS_FILE, HEADS_FILE)}
+    meta = {"format": FORMAT_VERSION, "layers": model.layers, "loss_weights": model.loss_weights, **info,
+            "sha256": digests}
     (out_dir / TAGGER_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_info(path: Path) -> dict:
@@ -53,6 +70,16 @@ def read_info(path: Path) -> dict:
     for key in ("layers", "normalisation", "max_length", "overlap"):
         if key not in info:
             raise CheckpointError(f"{meta_file}: key {key!r} is missing")
+    if not isinstance(info["layers"], dict) or not info["layers"]:
+        raise CheckpointError(f"{meta_file}: 'layers' must map each layer to its labels, got {info['layers']!r}")
+    for layer, labels in info["layers"].items():
+        if not isinstance(labels, list) or not labels or len(set(labels)) != len(labels):
+            raise CheckpointError(f"{meta_file}: layer {layer!r} needs a list of distinct labels, got {labels!r}")
+        try:
+            for label in labels:
+                split_tag(label)
+        except (TagError, TypeError) as err:
+            raise CheckpointError(f"{meta_file}: layer {layer!r}: {err}") from None
     return info
 
 
@@ -60,18 +87,32 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[Mul
     """Model (in eval mode), tokenizer and info of a checkpoint folder, each file checked."""
     path = Path(path)
     info = read_info(path)
-    for needed in ("config.json", "model.safetensors", HEADS_FILE):
+    if not (path / WEIGHTS_FILE).is_file():
+        pickled = sorted(file.name for file in path.iterdir() if file.suffix in PICKLE_SUFFIXES)
+        if pickled:
+            raise CheckpointError(f"{path}: {WEIGHTS_FILE} is missing; only safetensors weights are loaded, never "
+                                  f"pickle files such as {pickled} (unpickling can run code)")
+    for needed in ("config.json", WEIGHTS_FILE, HEADS_FILE, TOKENIZER_FILE):
         if not (path / needed).is_file():
             raise CheckpointError(f"{path}: {needed} is missing")
+    # tokenizer.json is required above, so transformers never rebuilds a tokenizer from other files
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     except Exception as err:  # transformers raises several types for a broken tokenizer folder
         raise CheckpointError(f"{path}: the tokenizer files do not load: {err}") from err
     if not tokenizer.is_fast:
-        raise CheckpointError(f"{path}: tokenizer.json (a fast tokenizer) is missing")
+        raise CheckpointError(f"{path}: {TOKENIZER_FILE} (a fast tokenizer) does not load as one")
     try:
-        encoder = AutoModel.from_config(AutoConfig.from_pretrained(path))
-        weights = load_file(str(path / "model.safetensors"))
+        config = AutoConfig.from_pretrained(path, trust_remote_code=False)
+        encoder = AutoModel.from_config(config, trust_remote_code=False)
+    except (OSError, ValueError, KeyError) as err:
+        raise CheckpointError(f"{path}/config.json does not load: {err}") from err
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is not None and info["max_length"] > positions:
+        raise CheckpointError(f"{path}: {TAGGER_FILE} sets max_length {info['max_length']}, but the encoder has only "
+                              f"{positions} positions (config.json max_position_embeddings)")
+    try:
+        weights = load_file(str(path / WEIGHTS_FILE))
         heads = load_file(str(path / HEADS_FILE))
     except (OSError, SafetensorError, RuntimeError, ValueError) as err:
         raise CheckpointError(f"{path}: weights do not load (truncated or corrupted?): {err}") from err
@@ -80,10 +121,10 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[Mul
     try:
         missing, unexpected = model.encoder.load_state_dict(weights, strict=False)
     except RuntimeError as err:  # shape mismatch
-        raise CheckpointError(f"{path}/model.safetensors does not fit config.json: {err}") from err
+        raise CheckpointError(f"{path}/{WEIGHTS_FILE} does not fit config.json: {err}") from err
     unexpected = [key for key in unexpected if not key.startswith("pooler.")]
     if missing or unexpected:
-        raise CheckpointError(f"{path}/model.safetensors does not fit config.json: missing {missing[:5]}, "
+        raise CheckpointError(f"{path}/{WEIGHTS_FILE} does not fit config.json: missing {missing[:5]}, "
                               f"unexpected {unexpected[:5]}")
     for name, labels in info["layers"].items():
         weight = heads.get(f"{name}.weight")
@@ -92,5 +133,15 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[Mul
         if weight.shape[0] != len(labels):
             raise CheckpointError(
                 f"{path}: layer {name!r} lists {len(labels)} labels in {TAGGER_FILE} but its head has {weight.shape[0]} outputs")
-        model.heads[name].load_state_dict({"weight": weight, "bias": heads[f"{name}.bias"]})
+        try:
+            model.heads[name].load_state_dict({"weight": weight, "bias": heads[f"{name}.bias"]})
+        except (KeyError, RuntimeError) as err:  # no bias, or a head made for another hidden size
+            raise CheckpointError(f"{path / HEADS_FILE}: the head of layer {name!r} does not fit: {err}") from err
+    # last: a file that parses and fits may still have changed since it was saved (checkpoints before the
+    # digests were recorded have none to check)
+    recorded = info.get("sha256", {})
+    for name in (WEIGHTS_FILE, HEADS_FILE):
+        if name in recorded and sha256(path / name) != recorded[name]:
+            raise CheckpointError(f"{path}/{name} is corrupted: its sha256 differs from the one recorded in "
+                                  f"{TAGGER_FILE} when it was saved")
     return model.to(device).eval(), tokenizer, info

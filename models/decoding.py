@@ -27,17 +27,70 @@ def allowed_transitions(labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def viterbi(log_probs: np.ndarray, allowed: np.ndarray, allowed_first: np.ndarray) -> list[int]:
     """The most probable label sequence (word x label log-probabilities) that uses only allowed transitions."""
-    words, n_labels = log_probs.shape
-    if words == 0:
-        return []
-    forbidden = np.where(allowed, 0.0, -np.inf)
-    score = np.where(allowed_first, log_probs[0], -np.inf)
-    back = np.zeros((words, n_labels), dtype=np.int64)
-    for word in range(1, words):
-        candidates = score[:, None] + forbidden  # previous x next
-        back[word] = candidates.argmax(0)
-        score = candidates.max(0) + log_probs[word]
-    path = [int(score.argmax())]
-    for word in range(words - 1, 0, -1):
-        path.append(int(back[word, path[-1]]))
-    return path[::-1]
+    return viterbi_batch([log_probs], allowed, allowed_first)[0]
+
+
+def viterbi_batch(sentences: list[np.ndarray], allowed: np.ndarray, allowed_first: np.ndarray,
+                  group: int = 256) -> list[list[int]]:
+    """viterbi() of many sentences: one numpy step per word position for a group of sentences, rather than
+    one per word (the Python loop was the Tagger's main cost after the encoder). Same arithmetic, same result."""
+    order = sorted(range(len(sentences)), key=lambda index: -len(sentences[index]))
+    paths: list[list[int]] = [[] for _ in sentences]
+    # longest first, in groups, so padding to each group's longest sentence stays small
+    for begin in range(0, len(order), group):
+        members = order[begin : begin + group]
+        for index, path in zip(members, _viterbi_sorted([sentences[index] for index in members], allowed, allowed_first)):
+            paths[index] = path
+    return paths
+
+
+def _viterbi_sorted(sentences: list[np.ndarray], allowed: np.ndarray, allowed_first: np.ndarray) -> list[list[int]]:
+    """Viterbi over sentences sorted longest first: the rows still going at a position are a prefix.
+
+    A label that may follow any label takes the best previous score outright; the others (I-X: only after
+    B-X or I-X) pick among their few allowed predecessors, so a step costs labels, not labels squared."""
+    lengths = np.array([len(log_probs) for log_probs in sentences])
+    longest = int(lengths[0]) if len(lengths) else 0
+    if longest == 0:
+        return [[] for _ in sentences]
+    n_labels = allowed.shape[0]
+    padded = np.zeros((len(sentences), longest, n_labels), dtype=np.float32)
+    for row, log_probs in enumerate(sentences):
+        padded[row, : len(log_probs)] = log_probs
+    free = allowed.all(0)
+    restricted = np.flatnonzero(~free)
+    predecessors = [np.flatnonzero(allowed[:, label]) for label in restricted]
+    # allowed predecessors of each restricted label, padded with n_labels: a column of -inf appended to the scores
+    choices = np.full((len(restricted), max([len(p) for p in predecessors], default=0) or 1), n_labels)
+    for row, labels in enumerate(predecessors):
+        choices[row, : len(labels)] = labels
+    going = int((lengths > 0).sum())
+    # float64 from here on, as adding the 0/-inf transition matrix did: identical sums, identical ties
+    score = np.where(allowed_first, padded[:going, 0], -np.inf).astype(np.float64)
+    final = np.empty((len(sentences), n_labels))  # each row's score at its own last word
+    back = np.zeros((len(sentences), longest, n_labels), dtype=np.int32)
+    for word in range(1, longest):
+        still = int((lengths > word).sum())
+        final[still:going] = score[still:going]
+        going, score = still, score[:still]
+        best = np.empty_like(score)
+        best[:, free] = score.max(1, keepdims=True)
+        back[:going, word, free] = score.argmax(1)[:, None]
+        if len(restricted):
+            extended = np.concatenate([score, np.full((going, 1), -np.inf)], 1)
+            gathered = extended[:, choices]  # row x restricted label x its predecessors
+            picked = gathered.argmax(2)
+            best[:, restricted] = np.take_along_axis(gathered, picked[..., None], 2)[..., 0]
+            previous = choices[np.arange(len(restricted)), picked]
+            back[:going, word, restricted] = np.where(previous == n_labels, 0, previous)  # none allowed: as argmax of all -inf
+        score = best + padded[:going, word]
+    final[:going] = score
+    best_last = final.argmax(1)
+    path = np.zeros((len(sentences), longest), dtype=np.int64)
+    for word in range(longest - 1, -1, -1):
+        ending = lengths - 1 == word
+        path[ending, word] = best_last[ending]
+        if word > 0:
+            rows = int((lengths > word).sum())
+            path[:rows, word - 1] = back[np.arange(rows), word, path[:rows, word]]
+    return [path[row, :length].tolist() for row, length in enumerate(lengths)]

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from models.checkpoint import load_checkpoint
-from models.decoding import DECODERS, allowed_transitions, viterbi
+from models.decoding import DECODERS, allowed_transitions, viterbi_batch
 from models.encoding import Window, WordEncoder
 from models.labels import chunks
 from models.text import Word, split_sentences
@@ -53,6 +53,23 @@ class WordTags:
     scores: dict[str, list[float]]
 
 
+def _describe(value) -> str:
+    """The type of a wrong argument, with a hint where the fix is obvious."""
+    if isinstance(value, (bytes, bytearray)):
+        return f"{type(value).__name__} (decode it first, e.g. data.decode('utf-8'))"
+    return type(value).__name__
+
+
+def _check_list_of_str(value, expected: str) -> None:
+    """TypeError `expected, got ...` unless value is a list or tuple of str (a str itself is not one: it would
+    be taken character by character)."""
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise TypeError(f"{expected}, got {_describe(value)}")
+    for item in value:
+        if not isinstance(item, str):
+            raise TypeError(f"{expected}, got a {_describe(item)} among them")
+
+
 class Tagger:
     def __init__(self, model, tokenizer, info: dict, device: str | torch.device = "cpu", batch_size: int = 32,
                  decoding: str | None = None):
@@ -63,6 +80,8 @@ class Tagger:
         self.info = info
         self.layers: dict[str, list[str]] = info["layers"]
         self.device = torch.device(device)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.batch_size = batch_size
         self.encoder = WordEncoder(tokenizer, info["normalisation"], info["max_length"], info["overlap"])
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -75,16 +94,36 @@ class Tagger:
         model, tokenizer, info = load_checkpoint(Path(path), device)
         return cls(model, tokenizer, info, device, batch_size, decoding)
 
+    @classmethod
+    def load_onnx(cls, path: str | Path, onnx_file: str | Path | None = None, batch_size: int = 32,
+                  decoding: str | None = None) -> "Tagger":
+        """The same Tagger on onnxruntime (CPU); the graph defaults to path/model.onnx, written by
+        `python -m train.export --checkpoint PATH --onnx PATH/model.onnx`."""
+        from models.onnx_runtime import load_onnx_checkpoint  # onnxruntime is an optional extra
+
+        model, tokenizer, info = load_onnx_checkpoint(Path(path), onnx_file)
+        return cls(model, tokenizer, info, "cpu", batch_size, decoding)
+
+    def with_precision(self, precision: str) -> "Tagger":
+        """This tagger (changed in place) at "bf16" or "int8": faster, some predictions differ from fp32
+        (models/precision.py; `python -m bench.inference` measures both)."""
+        from models.precision import reduced_precision
+
+        if getattr(self, "precision", "fp32") != "fp32" or not isinstance(self.model, torch.nn.Module):
+            raise ValueError("reduced precision applies once, to an fp32 torch model (not to ONNX)")
+        self.model = reduced_precision(self.model, precision, self.device)
+        self.precision = precision
+        return self
+
     def __call__(self, text: str) -> Doc:
+        if not isinstance(text, str):
+            hint = " (Tagger.tag takes a list of texts)" if isinstance(text, (list, tuple)) else ""
+            raise TypeError(f"Tagger expects one text as a str, got {_describe(text)}{hint}")
         return self.tag([text])[0]
 
     def tag(self, texts: list[str]) -> list[Doc]:
         """Tag many texts; sentences of all texts are batched together."""
-        if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
-            raise TypeError(f"Tagger.tag expects a list of str, got {type(texts).__name__}")
-        for text in texts:
-            if not isinstance(text, str):
-                raise TypeError(f"expected str, got {type(text).__name__}")
+        _check_list_of_str(texts, "Tagger.tag expects a list of str (texts)")
         split = [split_sentences(text) for text in texts]
         flat = [sentence for sentences in split for sentence in sentences]
         predictions = iter(self.predict_words([[word.text for word in sentence] for sentence in flat]))
@@ -109,6 +148,11 @@ class Tagger:
     @torch.inference_mode()
     def predict_words(self, sentences: list[list[str]]) -> list[WordTags]:
         """One tag per word per layer for pre-split sentences (what the eval harness scores)."""
+        expected = "Tagger.predict_words expects a list of sentences, each a list of str (words)"
+        if isinstance(sentences, str) or not isinstance(sentences, (list, tuple)):
+            raise TypeError(f"{expected}, got {_describe(sentences)}")
+        for sentence in sentences:
+            _check_list_of_str(sentence, expected)
         offsets = np.cumsum([0] + [len(words) for words in sentences])
         log_probs = {layer: np.zeros((offsets[-1], len(labels)), dtype=np.float32) for layer, labels in self.layers.items()}
         windows = [(index, window) for index, encoded in enumerate(self.encoder.encode(sentences)) for window in encoded]
@@ -123,27 +167,30 @@ class Tagger:
             for layer in self.layers:
                 picked = outputs[layer][rows, positions].float().log_softmax(-1)
                 log_probs[layer][targets] = picked.cpu().numpy()
-        results = []
-        for index in range(len(sentences)):
-            tags, scores = {}, {}
-            for layer, labels in self.layers.items():
-                sentence_log_probs = log_probs[layer][offsets[index] : offsets[index + 1]]
-                chosen = self._decode(layer, sentence_log_probs)
-                tags[layer] = [labels[label] for label in chosen]
-                scores[layer] = np.exp(sentence_log_probs[np.arange(len(chosen)), chosen]).tolist()
-            results.append(WordTags(tags, scores))
-        return results
+        bounds = list(zip(offsets[:-1].tolist(), offsets[1:].tolist()))
+        tags, scores = {}, {}
+        for layer, labels in self.layers.items():
+            # all sentences of a layer at once: per-sentence numpy calls cost more than the numbers
+            chosen = self._decode(layer, log_probs[layer], bounds)
+            layer_tags = [labels[label] for label in chosen.tolist()]
+            layer_scores = np.exp(log_probs[layer][np.arange(len(chosen)), chosen]).tolist()
+            tags[layer] = [layer_tags[begin:end] for begin, end in bounds]
+            scores[layer] = [layer_scores[begin:end] for begin, end in bounds]
+        return [WordTags({layer: tags[layer][index] for layer in self.layers},
+                         {layer: scores[layer][index] for layer in self.layers}) for index in range(len(sentences))]
 
-    def _decode(self, layer: str, log_probs: np.ndarray) -> list[int]:
+    def _decode(self, layer: str, log_probs: np.ndarray, bounds: list[tuple[int, int]]) -> np.ndarray:
+        """Label ids of every word (sentences laid end to end, each [begin, end) in bounds)."""
         if self.decoding == "viterbi":
-            return viterbi(log_probs, *self._transitions[layer])
-        return log_probs.argmax(-1).tolist()
+            paths = viterbi_batch([log_probs[begin:end] for begin, end in bounds], *self._transitions[layer])
+            return np.fromiter((label for path in paths for label in path), dtype=np.int64, count=len(log_probs))
+        return log_probs.argmax(-1)
 
     def _collate(self, windows: list[Window]) -> dict[str, torch.Tensor]:
-        length = max(len(window.input_ids) for window in windows)
-        input_ids = torch.full((len(windows), length), self.pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(windows), length), dtype=torch.long)
+        lengths = np.array([len(window.input_ids) for window in windows])
+        input_ids = np.full((len(windows), lengths.max()), self.pad_id, dtype=np.int64)
         for row, window in enumerate(windows):
-            input_ids[row, : len(window.input_ids)] = torch.tensor(window.input_ids)
-            attention_mask[row, : len(window.input_ids)] = 1
+            input_ids[row, : lengths[row]] = window.input_ids
+        attention_mask = (np.arange(lengths.max()) < lengths[:, None]).astype(np.int64)
+        input_ids, attention_mask = torch.from_numpy(input_ids), torch.from_numpy(attention_mask)
         return {"input_ids": input_ids.to(self.device), "attention_mask": attention_mask.to(self.device)}

@@ -39,6 +39,14 @@ TATWEEL = "\u0640"
 _URL = re.compile(r"^(https?://|www\.)\S+$", re.IGNORECASE)
 _EMAIL = re.compile(r"^\S+@\S+\.\S+$")
 _REPEATS = re.compile(r"(\D)\1{2,}")  # as AraBERT's preprocess: letters, never digits (2000 stays 2000)
+# Lone surrogates (text decoded with errors="surrogateescape") are not Unicode; Rust tokenizers refuse them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def decode_utf8(data: bytes) -> str:
+    """UTF-8 bytes to text, a leading BOM dropped. On bad bytes the UnicodeDecodeError's `start` is the offset
+    in `data` itself (decoding with utf-8-sig would count from after the BOM)."""
+    return data.decode("utf-8").removeprefix("\ufeff")
 
 
 def split_words(text: str) -> list[Word]:
@@ -83,9 +91,10 @@ NORMALISERS = {"none": lambda word: word, "basic": _basic, "arabert_v02": _arabe
 
 
 def normalise_word(word: str, scheme: str) -> str:
-    """Normalise one word; falls back to the raw word if normalising would leave nothing (a lone diacritic)."""
+    """Normalise one word; falls back to the raw word if normalising would leave nothing (a lone diacritic).
+    A lone surrogate becomes U+FFFD, so the word still reaches the tokenizer (as the unknown piece)."""
     try:
         normaliser = NORMALISERS[scheme]
     except KeyError:
         raise ValueError(f"unknown normalisation {scheme!r}; known: {sorted(NORMALISERS)}") from None
-    return normaliser(word) or word
+    return _SURROGATE.sub("\ufffd", normaliser(word) or word)

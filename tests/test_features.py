@@ -75,6 +75,7 @@ def test_a_label_outside_the_label_set_is_an_error(encoder):
     assert "anercorp:train" in message
     assert "B-GPE" in message and "B-PER" in message
     assert "'entities'" in message
+    assert str(ENTITY_LABELS) in message, "the known labels are listed too"
 
 
 def test_long_sentence_each_word_labelled_once_across_windows(encoder):

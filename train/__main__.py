@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import sys
 
 from train.config import ConfigError, load_config
@@ -30,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         config = load_config(args.config, args.overrides)
-        model_dir = run(config, overwrite=args.overwrite, resume=args.resume)
+        command = shlex.join(["python", "-m", "train", *(argv if argv is not None else sys.argv[1:])])
+        model_dir = run(config, overwrite=args.overwrite, resume=args.resume, command=command)
     except (ConfigError, RunExists, GpuUnavailable, OutOfMemory, EncoderUnavailable, OfflineEncoderError, FileNotFoundError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

