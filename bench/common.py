@@ -17,8 +17,17 @@ RESULT_PREFIX = "RESULT "
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident memory so far, in MiB.
+
+    VmHWM (Linux) belongs to the process's own address space. ru_maxrss is the fallback elsewhere, but on
+    Linux it survives exec: a child started by a parent that once held 2.6 GB reports at least 2.6 GB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def emit(result: dict) -> None:

@@ -7,8 +7,8 @@ on the same checkpoint (its entities layer exported standalone) and the same tex
 Texts: every ANERcorp test sentence as raw text (its words joined by spaces, one text each) and the seed
 news articles. Words are whitespace-separated tokens, counted the same way for every row. The pipeline is
 given stride=32 so that it tags the whole of an article longer than its 512 pieces instead of silently
-truncating it. Every row runs in a child process of its own (peak RSS = that child's getrusage maximum,
-model included); timings are after one warm-up batch.
+truncating it. Every row runs in a child process of its own (peak RSS = that child's VmHWM, model
+included); timings are after one warm-up batch. The exports run in child processes too (python -m train.export).
 
 Span parity: on every ANERcorp sentence the entity spans (start, end, type) of each Tagger row are compared
 with the pipeline's, and each sentence that differs is put down to a cause (see CAUSES).
@@ -16,13 +16,15 @@ with the pipeline's, and each sentence that differs is put down to a cause (see 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
-from bench.common import DEFAULT_CHECKPOINT, check_checkpoint, emit, machine, markdown_table, run_child, write_result
+from bench.common import (DEFAULT_CHECKPOINT, ROOT, check_checkpoint, emit, machine, markdown_table, run_child,
+                          write_result)
 
 PIPELINE_STRIDE = 32
 # row -> what it runs; the first is the baseline of every ratio
@@ -38,15 +40,20 @@ ROWS = {
 BASELINE = "pipeline"
 # why a sentence's spans differ from the pipeline's, checked in this order (the first that applies is counted)
 CAUSES = {
-    "words": "a differing span touches a token the Tagger splits into several words (punctuation attached to a "
-             "word, e.g. `كابول؛`): the pipeline keeps the token whole, so its span includes the punctuation",
+    "words": "the pipeline cuts this part of the text into other words than the Tagger: its heuristic (a new word "
+             "only after a space) keeps punctuation on a word (`كابول؛`), and takes the lone `▁` piece that this "
+             "sentencepiece tokenizer puts before some words for a word of its own (may tag it: an empty span, or "
+             "a span ending in a space) and labels the real word by its second piece. The Tagger splits punctuation "
+             "off and labels each word by its first piece, as in training",
     "sentences": "the Tagger splits the text into several sentences (a `.` `?` `!` inside it), so each part is "
                  "encoded without the other's context",
     "window": "a sentence is longer than the Tagger's window (max_length pieces), so it is encoded in "
               "overlapping windows; the pipeline sees up to 512 pieces at once",
     "normalisation": "the Tagger normalises a word of the sentence (tashkeel, tatweel, presentation forms), "
                      "so the encoder sees other pieces",
-    "decoding": "viterbi decoding (the Tagger with argmax agrees with the pipeline on this sentence)",
+    "decoding": "viterbi decoding (the Tagger with argmax agrees with the pipeline on this span)",
+    "numerics": "the same Tagger computed another way (int8, bf16, onnxruntime): the logits differ a little and "
+                "tip close calls",
     "other": "none of the above: numerical (other padding in a batch, other kernels) or unexplained",
 }
 # rows that change how the same model is computed, also compared with the plain torch Tagger of their decoding
@@ -169,9 +176,10 @@ def onnx_parity(checkpoint: Path, onnx_file: Path, limit: int | None, batch_size
 # ------------------------------------------------------------------------------------------- parent: parity
 
 def difference_causes(texts: list[str], reference: list[list], spans: list[list], tokenizer, info: dict,
-                      argmax_spans: list[list] | None = None) -> list[dict]:
-    """Each sentence whose spans differ from the reference's, with the first cause in CAUSES that applies.
-    argmax_spans: the argmax Tagger's spans, to tell viterbi's repairs apart (None for the argmax row)."""
+                      argmax_spans: list[list] | None = None, same_tagger: bool = False) -> list[dict]:
+    """Each sentence whose spans differ from the reference's, with the causes (from CAUSES) of its differing
+    spans; the sentence is counted under the first. argmax_spans: the argmax Tagger's, to tell viterbi's repairs
+    apart. same_tagger: both sides are the Tagger, so only numerics can differ."""
     from models.text import normalise_word, split_sentences, split_words
 
     budget = info["max_length"] - tokenizer.num_special_tokens_to_add(pair=False)
@@ -180,36 +188,57 @@ def difference_causes(texts: list[str], reference: list[list], spans: list[list]
         expected, got = {tuple(span) for span in expected}, {tuple(span) for span in got}
         if expected == got:
             continue
-        differing = expected ^ got
-        split_tokens = [(start, start + len(token)) for start, token in _tokens(text) if len(split_words(token)) > 1]
-        parts = [[word.text for word in part] for part in split_sentences(text)]
-        pieces = [len(tokenizer(part, is_split_into_words=True, add_special_tokens=False)["input_ids"]) for part in parts]
-        if any(start < token_end and token_start < end for start, end, _ in differing
-               for token_start, token_end in split_tokens):
-            cause = "words"
-        elif len(parts) > 1:
-            cause = "sentences"
-        elif max(pieces, default=0) > budget:
-            cause = "window"
-        elif any(normalise_word(word, info["normalisation"]) != word for part in parts for word in part):
-            cause = "normalisation"
-        elif argmax_spans is not None and {tuple(span) for span in argmax_spans[index]} == expected:
-            cause = "decoding"
-        else:
-            cause = "other"
-        found.append({"sentence": index, "cause": cause,
+        causes = {"numerics"} if same_tagger else set()
+        if not same_tagger:
+            tagger_words = {(word.start, word.end) for word in split_words(text)}
+            other_words = [word for word in pipeline_words(text, tokenizer) if word not in tagger_words]
+            parts = [[word.text for word in part] for part in split_sentences(text)]
+            pieces = [len(tokenizer(part, is_split_into_words=True, add_special_tokens=False)["input_ids"])
+                      for part in parts]
+            normalised = any(normalise_word(word, info["normalisation"]) != word for part in parts for word in part)
+            argmax = {tuple(span) for span in argmax_spans[index]} if argmax_spans is not None else None
+            for span in expected ^ got:
+                if any(_overlap(span[:2], word) for word in other_words):
+                    causes.add("words")
+                elif len(parts) > 1:
+                    causes.add("sentences")
+                elif max(pieces, default=0) > budget:
+                    causes.add("window")
+                elif normalised:
+                    causes.add("normalisation")
+                elif argmax is not None and (span in argmax) == (span in expected):
+                    causes.add("decoding")
+                else:
+                    causes.add("other")
+        ordered = [cause for cause in CAUSES if cause in causes]
+        found.append({"sentence": index, "cause": ordered[0], "causes": ordered,
                       "only_reference": [(*span, text[span[0]:span[1]]) for span in sorted(expected - got)],
                       "only_row": [(*span, text[span[0]:span[1]]) for span in sorted(got - expected)]})
     return found
 
 
-def _tokens(text: str):
-    """(start, token) of each whitespace-separated token."""
-    position = 0
-    for token in text.split():
-        position = text.index(token, position)
-        yield position, token
-        position += len(token)
+def pipeline_words(text: str, tokenizer) -> list[tuple[int, int]]:
+    """The words the pipeline's aggregation sees (its fallback heuristic for tokenizers without word ids:
+    a piece starts a word when a space touches its start), as (start, end) with leading spaces dropped."""
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    words: list[list[int]] = []
+    for piece, (start, end) in zip(encoded["input_ids"], encoded["offset_mapping"]):
+        continues = start > 0 and " " not in text[start - 1 : start + 1] and piece != tokenizer.unk_token_id
+        if words and continues:
+            words[-1][1] = end
+        else:
+            words.append([start, end])
+    spans = []
+    for start, end in words:
+        while start < end and text[start].isspace():
+            start += 1
+        spans.append((start, end))
+    return spans
+
+
+def _overlap(span: tuple[int, int], word: tuple[int, int]) -> bool:
+    """Whether they share a character; an empty span counts as its position's character."""
+    return span[0] < max(word[1], word[0] + 1) and word[0] < max(span[1], span[0] + 1)
 
 
 # ------------------------------------------------------------------------------------------- parent: report
@@ -222,8 +251,9 @@ def report(results: dict[str, dict], differences: dict[str, list[dict]], same_mo
     rows = []
     for row, result in results.items():
         f1 = result.get("entity_f1")
-        rows.append([row, f"{rate[row]['sentences']:,.0f}", f"{rate[row]['sentences'] / rate[BASELINE]['sentences']:.2f}x",
-                     f"{rate[row]['articles']:,.0f}", f"{rate[row]['articles'] / rate[BASELINE]['articles']:.2f}x",
+        speed = [cell for part in ("sentences", "articles")
+                 for cell in (f"{rate[row][part]:,.0f}", f"{rate[row][part] / rate[BASELINE][part]:.2f}x")]
+        rows.append([row, *speed,
                      f"{result['peak_rss_mb']:,.0f}", f"{100 * f1:.2f}" if f1 is not None else "-",
                      len(differences[row]) if row in differences else "-",
                      len(same_model[row]) if row in same_model else "-", ROWS[row]])
@@ -234,8 +264,8 @@ def report(results: dict[str, dict], differences: dict[str, list[dict]], same_mo
              f"sentences ({base['sentences']['words']:,} words) and {base['articles']['texts']} seed articles "
              f"({base['articles']['words']:,} words).", "", f"`{command}`", "", table, "",
              f"Machine: {machine()}.", "",
-             "Peak RSS: getrusage(RUSAGE_SELF).ru_maxrss of the row's own child process (model, texts and outputs "
-             "included). Entity F1: micro, seqeval, ANERcorp test, from predict_words on the gold words. "
+             "Peak RSS: VmHWM of the row's own child process (model, texts and outputs included). "
+             "Entity F1: micro, seqeval, ANERcorp test, from predict_words on the gold words. "
              "Sentences ≠ pipeline: ANERcorp sentences whose entity spans (start, end, type) differ from the "
              "pipeline's; ≠ tagger: from the fp32 torch Tagger's (same decoding). The Tagger decodes both layers "
              "of the checkpoint; the pipeline runs the entities layer alone."]
@@ -250,21 +280,29 @@ def report(results: dict[str, dict], differences: dict[str, list[dict]], same_mo
             if not found:
                 continue
             counts = {cause: sum(1 for item in found if item["cause"] == cause) for cause in CAUSES}
-            lines += ["", f"{row} against {title}: {len(found)} sentences differ; by cause: "
+            lines += ["", f"{row} against {title}: {len(found)} sentences differ; by (first) cause: "
                       + ", ".join(f"{cause} {count}" for cause, count in counts.items() if count)]
             for item in found[:10]:
-                lines.append(f"- sentence {item['sentence']} ({item['cause']}): {title} only {item['only_reference']}, "
+                lines.append(f"- sentence {item['sentence']} ({' + '.join(item['causes'])}): {title} only "
+                             f"{item['only_reference']}, "
                              f"{row} only {item['only_row']}")
-    used = {item["cause"] for compared in (differences, same_model) for found in compared.values() for item in found}
+    used = {cause for compared in (differences, same_model) for found in compared.values() for item in found
+            for cause in item["causes"]}
     if used:
         lines += ["", "Causes:"] + [f"- {cause}: {CAUSES[cause]}" for cause in CAUSES if cause in used]
     return "\n".join(lines)
 
 
+def export(args: list[str]) -> None:
+    child = subprocess.run([sys.executable, "-m", "train.export", *args], cwd=ROOT, capture_output=True, text=True)
+    if child.returncode != 0:
+        raise SystemExit(f"python -m train.export {' '.join(args)} failed:\n{child.stderr[-3000:]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.inference", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT,
-                        help=f"tagger checkpoint (default {DEFAULT_CHECKPOINT.relative_to(DEFAULT_CHECKPOINT.parents[2])})")
+                        help="tagger checkpoint (default runs/e5-small-offline/model, what `make demo` trains)")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated subset of {', '.join(ROWS)}")
     parser.add_argument("--limit", type=int, default=None, help="only the first N ANERcorp test sentences")
     parser.add_argument("--work", type=Path, default=None,
@@ -291,16 +329,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-inference-") as temporary:
         work = args.work or Path(temporary)
         standalone, onnx_file = work / "entities", work / "model.onnx"
+        # in children: a parent that held the model would be no lighter than the rows it measures
         if not (standalone / "config.json").is_file():
-            from train.export import export_layer
-
             print(f"exporting the entities layer to {standalone}", file=sys.stderr)
-            export_layer(checkpoint, "entities", standalone)
+            export(["--checkpoint", str(checkpoint), "--layer", "entities", "--to", str(standalone)])
         if "tagger-onnx" in rows and not onnx_file.is_file():
-            from train.export import export_onnx
-
             print(f"exporting to ONNX: {onnx_file}", file=sys.stderr)
-            export_onnx(checkpoint, onnx_file)
+            export(["--checkpoint", str(checkpoint), "--onnx", str(onnx_file)])
         common = ["--checkpoint", str(checkpoint), "--standalone", str(standalone), "--onnx-file", str(onnx_file)]
         common += ["--limit", str(args.limit)] if args.limit else []
         results = {row: run_child("bench.inference", ["--row", row, *common]) for row in rows}
@@ -316,13 +351,15 @@ def main(argv: list[str] | None = None) -> int:
     differences = {row: difference_causes(texts, results[BASELINE]["spans"], result["spans"], tokenizer, info,
                                           None if row == "tagger-argmax" else argmax_spans)
                    for row, result in results.items() if row != BASELINE}
-    same_model = {row: difference_causes(texts, results[plain]["spans"], results[row]["spans"], tokenizer, info)
+    same_model = {row: difference_causes(texts, results[plain]["spans"], results[row]["spans"], tokenizer, info,
+                                         same_tagger=True)
                   for row, plain in SAME_MODEL.items() if row in results and plain in results}
     text = report(results, differences, same_model, parity, checkpoint, command)
     print(text)
     data = {"results": {row: {key: value for key, value in result.items() if key != "spans"}
                         for row, result in results.items()},
-            "differences": differences, "differences_from_tagger": same_model, "onnx_parity": parity, "machine": machine(), "command": command}
+            "differences": differences, "differences_from_tagger": same_model, "onnx_parity": parity,
+            "machine": machine(), "command": command}
     print(f"\nwritten: {write_result('inference', text, data)}", file=sys.stderr)
     return 0
 

@@ -5,7 +5,7 @@
 
 Each article is ANERcorp test sentences in order (starting over at the end, for 50k words), PARAGRAPH of them
 to a paragraph, paragraphs separated by a blank line. Each size is tagged in a child process of its own
-(peak RSS = that child's getrusage maximum), after a warm-up text. The same sentences are also tagged one
+(peak RSS = that child's VmHWM), after a warm-up text. The same sentences are also tagged one
 text per sentence, and every span found that way must be found in the article at the same place (offsets
 shifted by where the sentence sits in the article); the benchmark lists any that is not.
 """
@@ -141,10 +141,11 @@ def main(argv: list[str] | None = None) -> int:
              f"{PARAGRAPH} to a paragraph.", "", f"`{command}`", "", table, "",
              f"Time per 1,000 words, largest over smallest: {ratio:.2f} (target ≤ {FLAT}: "
              f"{'met' if ratio <= FLAT else 'NOT met'}). Sentence by sentence (one text each, "
-             f"{reference['words']:,} words): {1000 * reference['seconds'] / reference['words']:.2f} s per 1,000 words, "
+             f"{reference['words']:,} words): {1000 * reference['seconds'] / reference['words']:.2f} s per 1,000 "
+             f"words, "
              f"peak RSS {reference['peak_rss_mb']:,.0f} MB.",
              f"Machine: {machine()}.",
-             "Peak RSS: getrusage(RUSAGE_SELF).ru_maxrss of the size's own child process (model included). "
+             "Peak RSS: VmHWM of the size's own child process (model included). "
              "Missing: spans that tagging each sentence alone finds but the article's tagging does not, at the "
              "same offsets, label and layer."]
     for size, check in checks.items():

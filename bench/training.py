@@ -1,159 +1,151 @@
 """Training speed and F1: our run against the plain Hugging Face way, side by side on this machine.
 
 The plain way is what `run_ner.py --pad_to_max_length` does with the same encoder and data: every sentence
-tokenized on its own and padded (or truncated) to max_length, the first piece of each word labelled,
-AutoModelForTokenClassification, all weights trainable, fp32, Trainer defaults otherwise. Ours is
-`python -m train` with configs/e5-small-entities.yaml (dynamic padding, length-grouped batches, seen
-embedding rows, bf16 autocast).
+tokenized on its own and padded (or truncated) to max_length 128, the first piece of each word labelled,
+AutoModelForTokenClassification, all weights trainable, fp32, lr 5e-5, Trainer defaults otherwise. Ours is
+`python -m train` with configs/e5-small-entities.yaml (dynamic padding, length-grouped batches, only the
+embedding rows ANERcorp uses trained, bf16 autocast). Both use batch 16.
 
-    python -m bench.training                  # speed: the first STEPS optimizer steps of each (minutes)
-    python -m bench.training --epochs 3       # speed and F1 after full epochs of each (about an hour on 2 cores)
+    python -m bench.training                  # speed: the first 40 optimizer steps of each (a few minutes)
+    python -m bench.training --epochs 3       # speed and F1 after 3 full epochs of each (about 45 minutes)
 
-Each side runs in its own process (so peak RSS is its own); results go to runs/bench/training-*.json.
-Words that the plain way truncates away are scored as `O` against the full gold standard.
+Each side runs in a child process of its own (so peak RSS is its own). With --epochs, speed is train
+sentences x epochs / training seconds, and ours pays for a dev evaluation per epoch inside that time
+(the plain side evaluates only at the end). Words that the plain way truncates away are scored as `O`
+against the full gold standard, as a user of its predictions would see them.
+Results: runs/bench/training-steps.{md,json} or training-epochs.{md,json}.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).parents[1]
+from bench.common import OUT, ROOT, emit, machine, markdown_table, peak_rss_mb, run_child, write_result
+
 OURS_CONFIG = ROOT / "configs" / "e5-small-entities.yaml"
-OUT = ROOT / "runs" / "bench"
-PLAIN = {"max_length": 128, "batch_size": 16, "learning_rate": 5e-5}  # run_ner.py defaults but max_length
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+PLAIN = {"max_length": 128, "batch_size": 16, "learning_rate": 5e-5, "seed": 42}
+TYPES = ["PERS", "LOC", "ORG", "MISC"]
 
 
 def ours(steps: int, epochs: int) -> dict:
     from train.config import load_config
+    from train.corpora import data_root, load_split
     from train.run import run
 
     length = [f"training.max_steps={steps}", "data.dev=null", "data.test=null"] if steps else [f"training.epochs={epochs}"]
-    config = load_config(OURS_CONFIG, [f"output_dir={OUT}", f"name=ours-{steps or epochs}", *length])
-    started = time.time()
+    config = load_config(OURS_CONFIG, [f"output_dir={OUT}", f"name=ours-{'steps' if steps else 'epochs'}", *length])
     model_dir = run(config, overwrite=True)
-    summary = _trainer_summary(model_dir.parent / "log.csv")
-    info = json.loads((model_dir / "tagger.json").read_text(encoding="utf-8"))
-    return {"side": "ours", "samples_per_second": summary["train_samples_per_second"],
-            "train_seconds": summary["train_runtime"], "wall_seconds": round(time.time() - started, 1),
-            "metrics": info.get("metrics", {}), "peak_rss_mb": round(peak_rss_mb())}
-
-
-def _trainer_summary(log_csv: Path) -> dict:
-    import csv
-
-    with log_csv.open(encoding="utf-8") as handle:
+    with (model_dir.parent / "log.csv").open(encoding="utf-8") as handle:
         final = [row for row in csv.DictReader(handle) if row.get("train_runtime")][-1]
-    return {key: float(final[key]) for key in ("train_runtime", "train_samples_per_second")}
+    seconds = float(final["train_runtime"])
+    metrics = json.loads((model_dir / "tagger.json").read_text(encoding="utf-8")).get("metrics", {})
+    f1 = {split: metrics[split]["entities"]["f1"] for split in ("dev", "test") if split in metrics}
+    sentences = len(load_split("anercorp:train", data_root())) * epochs
+    return {"side": "ours", "train_seconds": seconds, "samples_per_second": float(final["train_samples_per_second"]),
+            "sentences_per_second": sentences / seconds if epochs else None, "f1": f1, "peak_rss_mb": peak_rss_mb()}
 
 
 def plain(steps: int, epochs: int) -> dict:
     """The run_ner.py recipe, written out: pad to max_length, first-piece labels, all weights, fp32."""
-    import numpy as np
-    import torch
     from seqeval.metrics import f1_score
     from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
-                              Trainer, TrainingArguments, set_seed)
+                              Trainer, TrainingArguments)
 
     from models.labels import bio_labels
     from train.corpora import data_root, load_split
     from train.offline_encoder import ensure_offline_encoder
 
-    set_seed(42)
     encoder_dir = ensure_offline_encoder()
     tokenizer = AutoTokenizer.from_pretrained(encoder_dir)
-    labels = bio_labels(["PERS", "LOC", "ORG", "MISC"])
+    labels = bio_labels(TYPES)
     label_id = {label: index for index, label in enumerate(labels)}
-    root = data_root()
-    splits = {name: load_split(f"anercorp:{name}", root) for name in ("train", "dev", "test")}
+    splits = {name: load_split(f"anercorp:{name}", data_root()) for name in ("train", "dev", "test")}
 
     def features(sentences):
         encoded = tokenizer([list(s.words) for s in sentences], is_split_into_words=True, truncation=True,
                             max_length=PLAIN["max_length"], padding="max_length")
         rows = []
         for index, sentence in enumerate(sentences):
-            word_ids, previous, row_labels = encoded.word_ids(index), None, []
-            for word in word_ids:
-                row_labels.append(-100 if word is None or word == previous else label_id[sentence.tags["entities"][word]])
+            previous, row_labels = None, []
+            for word in encoded.word_ids(index):
+                first_piece = word is not None and word != previous
+                row_labels.append(label_id[sentence.tags["entities"][word]] if first_piece else -100)
                 previous = word
             rows.append({"input_ids": encoded["input_ids"][index], "attention_mask": encoded["attention_mask"][index],
                          "labels": row_labels})
         return rows, encoded
 
-    train_rows, _ = features(splits["train"])
     model = AutoModelForTokenClassification.from_pretrained(
         encoder_dir, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label_id)
     args = TrainingArguments(output_dir=str(OUT / "plain-trainer"), per_device_train_batch_size=PLAIN["batch_size"],
-                             learning_rate=PLAIN["learning_rate"], num_train_epochs=epochs or 1, max_steps=steps or -1,
-                             seed=42, save_strategy="no", eval_strategy="no", report_to=[], use_cpu=True,
-                             logging_steps=50, disable_tqdm=True)
-    trainer = Trainer(model=model, args=args, train_dataset=train_rows,
+                             learning_rate=PLAIN["learning_rate"], num_train_epochs=epochs or 1,
+                             max_steps=steps or -1, seed=PLAIN["seed"], save_strategy="no", eval_strategy="no",
+                             report_to=[], use_cpu=True, logging_steps=50, disable_tqdm=True)
+    trainer = Trainer(model=model, args=args, train_dataset=features(splits["train"])[0],
                       data_collator=DataCollatorForTokenClassification(tokenizer))
     result = trainer.train()
-    metrics = {}
-    if not steps:
-        model.eval()
-        for split in ("dev", "test"):
-            rows, encoded = features(splits[split])
-            predicted = trainer.predict(rows).predictions.argmax(-1)
-            gold, guessed, truncated = [], [], 0
-            for index, sentence in enumerate(splits[split]):
-                tags = ["O"] * len(sentence.words)  # words cut off by truncation stay O
-                previous = None
-                for position, word in enumerate(encoded.word_ids(index)):
-                    if word is not None and word != previous:
-                        tags[word] = labels[int(predicted[index][position])]
-                    previous = word
-                truncated += len(sentence.words) - len({w for w in encoded.word_ids(index) if w is not None})
-                gold.append(list(sentence.tags["entities"]))
-                guessed.append(tags)
-            metrics[split] = {"entities": {"f1": round(float(f1_score(gold, guessed)), 6),
-                                           "truncated_words": truncated}}
-    return {"side": "plain", "samples_per_second": round(result.metrics["train_samples_per_second"], 3),
-            "train_seconds": round(result.metrics["train_runtime"], 1), "metrics": metrics,
-            "peak_rss_mb": round(peak_rss_mb()), "threads": torch.get_num_threads(), "numpy": np.__version__}
+    f1, truncated_words = {}, {}
+    for split in ("dev", "test") if epochs else ():
+        rows, encoded = features(splits[split])
+        predicted = trainer.predict(rows).predictions.argmax(-1)
+        gold, guessed, truncated_words[split] = [], [], 0
+        for index, sentence in enumerate(splits[split]):
+            tags, previous = ["O"] * len(sentence.words), None  # words cut off by truncation stay O
+            for position, word in enumerate(encoded.word_ids(index)):
+                if word is not None and word != previous:
+                    tags[word] = labels[int(predicted[index][position])]
+                previous = word
+            truncated_words[split] += len(sentence.words) - len(set(encoded.word_ids(index)) - {None})
+            gold.append(list(sentence.tags["entities"]))
+            guessed.append(tags)
+        f1[split] = float(f1_score(gold, guessed))
+    seconds = result.metrics["train_runtime"]
+    return {"side": "plain", "train_seconds": seconds, "samples_per_second": result.metrics["train_samples_per_second"],
+            "sentences_per_second": len(splits["train"]) * epochs / seconds if epochs else None, "f1": f1,
+            "truncated_words": truncated_words, "peak_rss_mb": peak_rss_mb()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.training", description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=40, help="optimizer steps per side for the speed run (default 40)")
-    parser.add_argument("--epochs", type=int, default=0, help="train full epochs instead and report F1 too")
-    parser.add_argument("--side", choices=("ours", "plain"), help=argparse.SUPPRESS)  # one side, in a child process
+    parser.add_argument("--epochs", type=int, default=0, help="train full epochs instead, and report F1 too")
+    parser.add_argument("--side", choices=("ours", "plain"), help=argparse.SUPPRESS)  # child: one side
     args = parser.parse_args(argv)
     steps = 0 if args.epochs else args.steps
     if args.side:
-        result = (ours if args.side == "ours" else plain)(steps, args.epochs)
-        print("RESULT " + json.dumps(result))
+        emit((ours if args.side == "ours" else plain)(steps, args.epochs))
         return 0
-    OUT.mkdir(parents=True, exist_ok=True)
-    results = {}
-    for side in ("ours", "plain"):
-        child = subprocess.run([sys.executable, "-m", "bench.training", "--side", side, "--steps", str(steps),
-                                "--epochs", str(args.epochs)], cwd=ROOT, capture_output=True, text=True)
-        line = [text for text in child.stdout.splitlines() if text.startswith("RESULT ")]
-        if child.returncode != 0 or not line:
-            print(child.stderr[-3000:], file=sys.stderr)
-            return 1
-        results[side] = json.loads(line[-1][len("RESULT "):])
-    what = f"{args.epochs} epochs" if args.epochs else f"first {steps} steps"
-    (OUT / f"training-{'epochs' if args.epochs else 'steps'}.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"Training on ANERcorp train, e5-small offline, batch 16, {what} ({time.strftime('%Y-%m-%d')})\n")
-    print("| side | samples/s | ratio | train s | peak RSS MB | dev F1 | test F1 |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    base = results["plain"]["samples_per_second"]
+
+    command = "python -m bench.training " + " ".join(argv if argv is not None else sys.argv[1:])
+    results = {side: run_child("bench.training", ["--side", side, "--steps", str(steps), "--epochs", str(args.epochs)])
+               for side in ("plain", "ours")}
+    speed = "sentences_per_second" if args.epochs else "samples_per_second"
+    base = results["plain"][speed]
+    rows = []
     for side, result in results.items():
-        f1 = {split: result["metrics"].get(split, {}).get("entities", {}).get("f1") for split in ("dev", "test")}
-        cells = [f"{100 * f1[s]:.2f}" if f1[s] is not None else "-" for s in ("dev", "test")]
-        print(f"| {side} | {result['samples_per_second']:.2f} | {result['samples_per_second'] / base:.2f}x | "
-              f"{result['train_seconds']:.0f} | {result['peak_rss_mb']} | {cells[0]} | {cells[1]} |")
+        f1 = [f"{100 * result['f1'][split]:.2f}" if split in result["f1"] else "-" for split in ("dev", "test")]
+        rows.append([side, f"{result[speed]:.2f}", f"{result[speed] / base:.2f}x", f"{result['train_seconds']:.0f}",
+                     f"{result['peak_rss_mb']:,.0f}", *f1])
+    what = f"{args.epochs} full epochs" if args.epochs else f"the first {steps} optimizer steps"
+    table = markdown_table(["side", speed.replace("_per_second", "/s"), "ratio", "training s", "peak RSS MB",
+                            "dev F1", "test F1"], rows, right={1, 2, 3, 4, 5, 6})
+    ratio = results["ours"][speed] / base
+    lines = [f"Training e5-small on ANERcorp train, batch 16, {what} ({time.strftime('%Y-%m-%d %H:%M')}).", "",
+             f"`{command}`", "", table, "",
+             f"Ours over plain: {ratio:.2f}x (target ≥ 2: {'met' if ratio >= 2 else 'NOT met'}).",
+             f"Machine: {machine()}."]
+    if args.epochs:
+        lines.append(f"Plain: words cut by truncation at {PLAIN['max_length']} pieces, scored as O: "
+                     f"{results['plain']['truncated_words']}.")
+    text = "\n".join(lines)
+    print(text)
+    name = "training-epochs" if args.epochs else "training-steps"
+    print(f"\nwritten: {write_result(name, text, {**results, 'command': command, 'machine': machine()})}",
+          file=sys.stderr)
     return 0
 
 

@@ -118,8 +118,12 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[Mul
         raise CheckpointError(f"{path}: weights do not load (truncated or corrupted?): {err}") from err
     model = MultiHeadTagger(encoder, info["layers"], loss_weights=info.get("loss_weights"))  # drops any pooler
     # strict load: every encoder weight must come from the file, never from random initialisation
+    # assign: the loaded tensors become the parameters instead of being copied into the randomly initialised
+    # ones, so peak memory holds the weights once, not twice (cast first: assign would keep the file's dtype)
+    dtype = next(model.encoder.parameters()).dtype
+    weights = {key: value.to(dtype) if value.is_floating_point() else value for key, value in weights.items()}
     try:
-        missing, unexpected = model.encoder.load_state_dict(weights, strict=False)
+        missing, unexpected = model.encoder.load_state_dict(weights, strict=False, assign=True)
     except RuntimeError as err:  # shape mismatch
         raise CheckpointError(f"{path}/{WEIGHTS_FILE} does not fit config.json: {err}") from err
     unexpected = [key for key in unexpected if not key.startswith("pooler.")]

@@ -39,7 +39,8 @@ def viterbi_batch(sentences: list[np.ndarray], allowed: np.ndarray, allowed_firs
     # longest first, in groups, so padding to each group's longest sentence stays small
     for begin in range(0, len(order), group):
         members = order[begin : begin + group]
-        for index, path in zip(members, _viterbi_sorted([sentences[index] for index in members], allowed, allowed_first)):
+        group_paths = _viterbi_sorted([sentences[index] for index in members], allowed, allowed_first)
+        for index, path in zip(members, group_paths):
             paths[index] = path
     return paths
 
@@ -82,7 +83,8 @@ def _viterbi_sorted(sentences: list[np.ndarray], allowed: np.ndarray, allowed_fi
             picked = gathered.argmax(2)
             best[:, restricted] = np.take_along_axis(gathered, picked[..., None], 2)[..., 0]
             previous = choices[np.arange(len(restricted)), picked]
-            back[:going, word, restricted] = np.where(previous == n_labels, 0, previous)  # none allowed: as argmax of all -inf
+            # no allowed predecessor: 0, as the argmax over all -inf did
+            back[:going, word, restricted] = np.where(previous == n_labels, 0, previous)
         score = best + padded[:going, word]
     final[:going] = score
     best_last = final.argmax(1)

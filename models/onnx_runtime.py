@@ -37,7 +37,8 @@ class OnnxTaggerModel:
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         feeds = {"input_ids": input_ids.cpu().numpy(), "attention_mask": attention_mask.cpu().numpy()}
-        return {layer: torch.from_numpy(logits) for layer, logits in zip(self.layers, self.session.run(self.layers, feeds))}
+        outputs = self.session.run(self.layers, feeds)
+        return {layer: torch.from_numpy(logits) for layer, logits in zip(self.layers, outputs)}
 
 
 def load_onnx_checkpoint(path: str | Path, onnx_file: str | Path | None = None, threads: int | None = None):

@@ -14,7 +14,7 @@ import torch
 
 from models.checkpoint import load_checkpoint
 from models.decoding import DECODERS, allowed_transitions, viterbi_batch
-from models.encoding import Window, WordEncoder
+from models.encoding import Window, WordEncoder, length_batches
 from models.labels import chunks
 from models.text import Word, split_sentences
 
@@ -157,9 +157,8 @@ class Tagger:
         log_probs = {layer: np.zeros((offsets[-1], len(labels)), dtype=np.float32) for layer, labels in self.layers.items()}
         windows = [(index, window) for index, encoded in enumerate(self.encoder.encode(sentences)) for window in encoded]
         # longest first, so each batch pads little and memory peaks early
-        windows.sort(key=lambda item: -len(item[1].input_ids))
-        for begin in range(0, len(windows), self.batch_size):
-            batch = windows[begin : begin + self.batch_size]
+        for members in length_batches([len(window.input_ids) for _, window in windows], self.batch_size):
+            batch = [windows[member] for member in members]
             rows = [row for row, (_, window) in enumerate(batch) for _ in window.words]
             positions = [position for _, window in batch for position in window.positions]
             targets = [offsets[index] + word for index, window in batch for word in window.words]

@@ -86,10 +86,5 @@ def tiny_run(tiny_data_root, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs")
     config = load_config(Path(__file__).parents[1] / "configs" / "tiny.yaml",
                          [f"data_root={tiny_data_root}", f"output_dir={out}", "training.epochs=3"])
-    saved = os.environ.pop("ARABIC_NEWS_DATA", None)  # the config's data_root is the setting under test here
-    try:
-        run(config)
-    finally:
-        if saved is not None:
-            os.environ["ARABIC_NEWS_DATA"] = saved
+    run(config)
     return out / "tiny"

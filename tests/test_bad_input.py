@@ -344,11 +344,10 @@ def test_the_source_never_trusts_remote_code_or_unpickles():
 
 # --- determinism ------------------------------------------------------------------------------------
 
-def test_same_seed_and_config_give_identical_metrics_and_weights(tiny_data_root, tmp_path, monkeypatch):
+def test_same_seed_and_config_give_identical_metrics_and_weights(tiny_data_root, tmp_path):
     from train.config import load_config
     from train.run import run
 
-    monkeypatch.delenv("ARABIC_NEWS_DATA", raising=False)  # the config's data_root is the one used
     infos, heads = [], []
     for name in ("first", "second"):
         config = load_config(ROOT / "configs" / "tiny.yaml",

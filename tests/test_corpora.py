@@ -148,12 +148,13 @@ def test_types_map_then_iob1_repair_sees_the_renamed_type(tmp_path):
 
 # --- data_root -------------------------------------------------------------------------------------
 
-def test_env_var_wins_over_the_config(tmp_path, monkeypatch):
+def test_the_config_wins_over_the_env_var(tmp_path, monkeypatch):
     from_env, from_config = tmp_path / "env", tmp_path / "config"
     from_env.mkdir()
     from_config.mkdir()
     monkeypatch.setenv(DATA_ENV, str(from_env))
-    assert data_root(str(from_config)) == from_env
+    assert data_root(str(from_config)) == from_config
+    assert data_root(None) == from_env
 
 
 def test_config_used_without_env_var(tmp_path, monkeypatch):
@@ -165,7 +166,7 @@ def test_missing_env_folder_names_the_setting(tmp_path, monkeypatch):
     missing = tmp_path / "nowhere"
     monkeypatch.setenv(DATA_ENV, str(missing))
     with pytest.raises(FileNotFoundError) as info:
-        data_root(str(tmp_path))  # the config points at a folder that exists, but the env var wins
+        data_root(None)
     message = str(info.value)
     assert "ARABIC_NEWS_DATA" in message
     assert str(missing) in message

@@ -249,3 +249,17 @@ def test_batch_keeps_sentence_order(encoder, tokenizer):
     # each sentence's windows are its own: encoding alone gives the same windows
     for words, windows in zip(sentences, encoded):
         assert encoder.encode([words]) == [windows]
+
+
+# --- length_batches --------------------------------------------------------------------------------
+
+def test_length_batches_longest_first_full_and_little_padding():
+    from models.encoding import length_batches
+
+    lengths = [10, 128, 60, 55, 58, 12, 11, 57]
+    batches = length_batches(lengths, batch_size=3)
+    assert sorted(index for batch in batches for index in batch) == list(range(len(lengths)))
+    assert batches == [[1], [2, 4, 7], [3], [5, 6, 0]]  # the 128 alone: it would pad the 60s to 128
+    assert all(len(batch) <= 3 for batch in batches)
+    assert length_batches([5] * 7, batch_size=3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert length_batches([], batch_size=3) == []

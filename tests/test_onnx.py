@@ -33,7 +33,8 @@ def onnx_checkpoint(tiny_run: Path, tmp_path_factory) -> Path:
     torch.manual_seed(0)
     for head in model.heads.values():
         torch.nn.init.normal_(head.weight, std=1.0)
-    save_checkpoint(model, tokenizer, folder, {key: value for key, value in info.items() if key not in ("format", "layers", "loss_weights", "sha256")})
+    kept = {key: value for key, value in info.items() if key not in ("format", "layers", "loss_weights", "sha256")}
+    save_checkpoint(model, tokenizer, folder, kept)
     assert export_main(["--checkpoint", str(folder), "--onnx", str(folder / ONNX_FILE)]) == 0
     return folder
 

@@ -35,11 +35,13 @@ class Sentence:
 
 
 def data_root(configured: str | None = None) -> Path:
-    """The data folder: $ARABIC_NEWS_DATA, else the run config's `data_root`, else ../shared/data.
+    """The data folder: the run config's `data_root` if set, else $ARABIC_NEWS_DATA, else ../shared/data.
 
-    Relative paths are taken from the project root, so it works from any working directory.
+    A value written in a config or on the command line is the more specific choice, so it beats the
+    machine-wide environment variable (which `make` always exports). Relative paths are taken from
+    the project root, so it works from any working directory.
     """
-    setting, value = (DATA_ENV, os.environ[DATA_ENV]) if os.environ.get(DATA_ENV) else ("data_root", configured)
+    setting, value = ("data_root", configured) if configured else (DATA_ENV, os.environ.get(DATA_ENV))
     if not value:
         setting, value = "the default", DEFAULT_DATA_ROOT
     root = Path(value).expanduser()
