@@ -5,6 +5,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import subprocess
 import sys
 import time
@@ -44,6 +45,11 @@ def run_child(module: str, args: list[str]) -> dict:
         raise RuntimeError(f"{module} {' '.join(args)} failed (exit {child.returncode}):\n{child.stderr[-4000:]}")
     print(f"  {' '.join(args[:2])}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     return json.loads(lines[-1][len(RESULT_PREFIX):])
+
+
+def command_line(module: str, argv: list[str] | None) -> str:
+    """How this benchmark was called, to print above its table."""
+    return shlex.join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)])
 
 
 def check_checkpoint(path: Path) -> Path:

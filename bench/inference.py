@@ -23,8 +23,8 @@ import time
 import warnings
 from pathlib import Path
 
-from bench.common import (DEFAULT_CHECKPOINT, ROOT, check_checkpoint, emit, machine, markdown_table, run_child,
-                          write_result)
+from bench.common import (DEFAULT_CHECKPOINT, ROOT, check_checkpoint, command_line, emit, machine, markdown_table,
+                          run_child, write_result)
 
 PIPELINE_STRIDE = 32
 # row -> what it runs; the first is the baseline of every ratio
@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or BASELINE not in rows:
         parser.error(f"--rows: unknown {unknown}" if unknown else f"--rows must include {BASELINE} (the baseline)")
     rows = [row for row in ROWS if row in rows]
-    command = "python -m bench.inference " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = command_line("bench.inference", argv)
     with tempfile.TemporaryDirectory(prefix="bench-inference-") as temporary:
         work = args.work or Path(temporary)
         standalone, onnx_file = work / "entities", work / "model.onnx"

@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import DEFAULT_CHECKPOINT, check_checkpoint, emit, machine, markdown_table, run_child, write_result
+from bench.common import (DEFAULT_CHECKPOINT, check_checkpoint, command_line, emit, machine, markdown_table, run_child,
+                          write_result)
 
 SIZES = (1000, 5000, 10000, 50000)
 PARAGRAPH = 5  # sentences per paragraph
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 
     checkpoint = check_checkpoint(args.checkpoint)
     sizes = sorted(int(size) for size in args.sizes.split(",") if size)
-    command = "python -m bench.long_documents " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = command_line("bench.long_documents", argv)
     common = ["--checkpoint", str(checkpoint)]
     reference = run_child("bench.long_documents", ["--reference", str(max(sizes)), *common])
     results = {size: run_child("bench.long_documents", ["--size", str(size), *common]) for size in sizes}

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import OUT, ROOT, emit, machine, markdown_table, peak_rss_mb, run_child, write_result
+from bench.common import OUT, ROOT, command_line, emit, machine, markdown_table, peak_rss_mb, run_child, write_result
 
 OURS_CONFIG = ROOT / "configs" / "e5-small-entities.yaml"
 PLAIN = {"max_length": 128, "batch_size": 16, "learning_rate": 5e-5, "seed": 42}
@@ -36,7 +36,12 @@ def ours(steps: int, epochs: int) -> dict:
     from train.corpora import data_root, load_split
     from train.run import run
 
-    length = [f"training.max_steps={steps}", "data.dev=null", "data.test=null"] if steps else [f"training.epochs={epochs}"]
+    recipe = load_config(OURS_CONFIG)["training"]
+    # other epochs, same warmup steps as the config's own schedule: at lr 2e-4, 6% of 3 epochs (42 steps)
+    # was too short and the run collapsed to all-O (dev F1 0.0); the config's 80 steps train
+    warmup = recipe["warmup_ratio"] * recipe["epochs"] / epochs if epochs else recipe["warmup_ratio"]
+    length = ([f"training.max_steps={steps}", "data.dev=null", "data.test=null"] if steps
+              else [f"training.epochs={epochs}", f"training.warmup_ratio={warmup:.4f}"])
     config = load_config(OURS_CONFIG, [f"output_dir={OUT}", f"name=ours-{'steps' if steps else 'epochs'}", *length])
     model_dir = run(config, overwrite=True)
     with (model_dir.parent / "log.csv").open(encoding="utf-8") as handle:
@@ -120,13 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         emit((ours if args.side == "ours" else plain)(steps, args.epochs))
         return 0
 
-    command = "python -m bench.training " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = command_line("bench.training", argv)
     results = {side: run_child("bench.training", ["--side", side, "--steps", str(steps), "--epochs", str(args.epochs)])
-               for side in ("plain", "ours")}
+               for side in ("ours", "plain")}
     speed = "sentences_per_second" if args.epochs else "samples_per_second"
     base = results["plain"][speed]
     rows = []
-    for side, result in results.items():
+    for side, result in ((side, results[side]) for side in ("plain", "ours")):
         f1 = [f"{100 * result['f1'][split]:.2f}" if split in result["f1"] else "-" for split in ("dev", "test")]
         rows.append([side, f"{result[speed]:.2f}", f"{result[speed] / base:.2f}x", f"{result['train_seconds']:.0f}",
                      f"{result['peak_rss_mb']:,.0f}", *f1])

@@ -158,3 +158,20 @@ def test_tag_cli_writes_jsonl(tiny_run: Path, tmp_path: Path, capsys):
     bad.write_bytes("دمشق".encode() + b"\xff\xfe")
     assert main(["--checkpoint", str(tiny_run / "model"), str(bad)]) == 2
     assert "byte offset 8" in capsys.readouterr().err
+
+
+def test_tag_cli_runs_at_the_precision_asked_for(tiny_run: Path, tmp_path: Path, monkeypatch):
+    from models.__main__ import main
+    from models.tagger import Tagger
+
+    applied, original = [], Tagger.with_precision
+    monkeypatch.setattr(Tagger, "with_precision", lambda self, precision: applied.append(precision) or original(self, precision))
+    article = tmp_path / "article.txt"
+    article.write_text("أعلن محمد في دمشق أن القوات استعادت السيطرة.", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["--checkpoint", str(tiny_run / "model"), str(article), "--out", str(out), "--precision", "int8"]) == 0
+    assert applied == ["int8"]
+    [record] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert all(record["text"][s["start"] : s["end"]] == s["text"] for s in record["entities"])
+    assert main(["--checkpoint", str(tiny_run / "model"), str(article), "--out", str(out)]) == 0
+    assert applied == ["int8"], "fp32 is the default and needs no conversion"
