@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.encoding import length_batches
 from models.labels import split_tag
 
 DECODERS = ("argmax", "viterbi")
@@ -34,11 +35,9 @@ def viterbi_batch(sentences: list[np.ndarray], allowed: np.ndarray, allowed_firs
                   group: int = 256) -> list[list[int]]:
     """viterbi() of many sentences: one numpy step per word position for a group of sentences, rather than
     one per word (the Python loop was the Tagger's main cost after the encoder). Same arithmetic, same result."""
-    order = sorted(range(len(sentences)), key=lambda index: -len(sentences[index]))
     paths: list[list[int]] = [[] for _ in sentences]
     # longest first, in groups, so padding to each group's longest sentence stays small
-    for begin in range(0, len(order), group):
-        members = order[begin : begin + group]
+    for members in length_batches([len(sentence) for sentence in sentences], group, min_fill=0):
         group_paths = _viterbi_sorted([sentences[index] for index in members], allowed, allowed_first)
         for index, path in zip(members, group_paths):
             paths[index] = path
