@@ -9,6 +9,7 @@ from eval.harness import evaluate_with_predictions, render, write_report, write_
 from eval.model_card import write_model_card
 from eval.plots import TRAINING_CURVES, plot_training_curves
 from models.checkpoint import CheckpointError
+from models.precision import PRECISIONS
 from models.tagger import Tagger
 from train.corpora import CorpusError, data_root, load_split
 
@@ -30,9 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=64, help="windows (sentences, or parts of long ones) per forward pass (default: 64)")
     parser.add_argument("--decoding", choices=["viterbi", "argmax"], default=None,
                         help="label choice per word (default: the checkpoint's, viterbi = well-formed IOB2)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="fp32 (default): the exact model, the same scores on every machine; auto: what the "
+                             "Tagger runs by default here (bf16 where native); bf16; int8")
     args = parser.parse_args(argv)
     try:
-        tagger = Tagger.load(args.checkpoint, batch_size=args.batch_size, decoding=args.decoding)
+        tagger = Tagger.load(args.checkpoint, batch_size=args.batch_size, decoding=args.decoding,
+                             precision=args.precision)
         root = data_root(args.data_root)
         names = args.data or [tagger.info.get("data", {}).get("test")]
         if not names[0]:

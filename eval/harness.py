@@ -44,7 +44,7 @@ def evaluate_with_predictions(tagger: Tagger, sentences: list[Sentence], data: s
     started = time.perf_counter()
     predicted = tagger.predict_words([list(sentence.words) for sentence in sentences])
     seconds = time.perf_counter() - started
-    report = {"data": data, "decoding": tagger.decoding, "n_sentences": len(sentences), "seconds": round(seconds, 2),
+    report = {"data": data, "decoding": tagger.decoding, "precision": tagger.precision, "n_sentences": len(sentences), "seconds": round(seconds, 2),
               "layers": {}}
     for layer in tagger.layers:
         gold, pred = layer_pairs(sentences, predicted, layer)
@@ -95,8 +95,10 @@ def write_views(report: dict, sentences: list[Sentence], predicted: list[WordTag
 def render(report: dict, formatter=format_table) -> str:
     parts = []
     bullet = "" if formatter is format_table else "- "  # one Markdown list item per line, not one paragraph
+    # scores away from fp32 say so in their title (eval --precision)
+    precision = "" if report.get("precision", "fp32") == "fp32" else f" ({report['precision']})"
     for layer, scores in report["layers"].items():
-        parts.append(formatter(f"{report['data']} {layer}", scores))
+        parts.append(formatter(f"{report['data']} {layer}{precision}", scores))
         triggers = scores.get("triggers")
         if triggers:
             parts.append("\n".join(f"{bullet}trigger {name}: F1 {100 * value['f1']:.2f} (P {100 * value['precision']:.2f}, "

@@ -1,9 +1,11 @@
 """Reduced precision for faster inference: the same model, called the same way, returning the same dict.
 
-    tagger = Tagger.load(path).with_precision("bf16")
+    tagger = Tagger.load(path)                     # precision="auto": bf16 where the hardware has it, else fp32
+    tagger = Tagger.load(path, precision="fp32")   # exact, on every machine
 
-fp32 is exact and the default. bf16 runs every matmul in bfloat16 under autocast (layer norms and softmax
-stay fp32): much faster where the CPU has AMX or AVX512-BF16, or on a GPU. int8 quantises every nn.Linear
+fp32 is exact. bf16 runs every matmul in bfloat16 under autocast (layer norms and softmax stay fp32): about
+twice as fast where the CPU has AMX or AVX512-BF16 (or on a GPU), with the same F1 in `python -m bench.inference`,
+but slower than fp32 where bf16 is emulated; so "auto", the default, picks bf16 only where it is native. int8 quantises every nn.Linear
 dynamically (weights int8, activations quantised per batch; CPU only). Both change some predictions:
 `python -m bench.inference` reports by how much (entity F1 on ANERcorp test, spans that differ).
 """
@@ -14,7 +16,27 @@ import warnings
 import torch
 from torch import nn
 
-PRECISIONS = ("fp32", "bf16", "int8")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+
+
+def has_native_bf16(device: torch.device) -> bool:
+    """Whether bf16 matmuls run on bf16 hardware: a CUDA GPU that supports it, a CPU with AMX or AVX512-BF16."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        # private probes (torch 2.x); a torch without them reports no native bf16, the safe answer
+        probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+        return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"auto" made concrete for this device: bf16 where native, else fp32; other names checked and returned."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        return "bf16" if has_native_bf16(device) else "fp32"
+    return precision
 
 
 class Bf16Autocast:
@@ -35,8 +57,7 @@ class Bf16Autocast:
 
 def reduced_precision(model: nn.Module, precision: str, device: torch.device):
     """`model` (changed in place) wrapped to run at `precision`."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    precision = resolve_precision(precision, device)
     if precision == "bf16":
         return Bf16Autocast(model, device.type)
     if precision == "int8":

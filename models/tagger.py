@@ -83,16 +83,20 @@ class Tagger:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.batch_size = batch_size
+        self.precision = "fp32"  # as loaded; with_precision changes it
         self.encoder = WordEncoder(tokenizer, info["normalisation"], info["max_length"], info["overlap"])
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._transitions = {layer: allowed_transitions(labels) for layer, labels in self.layers.items()}
 
     @classmethod
-    def load(cls, path: str | Path, device: str | None = None, batch_size: int = 32, decoding: str | None = None) -> "Tagger":
-        """decoding: "viterbi" (well-formed IOB2, the default) or "argmax" (each word on its own)."""
+    def load(cls, path: str | Path, device: str | None = None, batch_size: int = 32, decoding: str | None = None,
+             precision: str = "auto") -> "Tagger":
+        """decoding: "viterbi" (well-formed IOB2, the default) or "argmax" (each word on its own).
+        precision: "auto" (bf16 where the device computes it natively, else fp32), "fp32" (exact), "bf16", "int8"
+        (models/precision.py)."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model, tokenizer, info = load_checkpoint(Path(path), device)
-        return cls(model, tokenizer, info, device, batch_size, decoding)
+        return cls(model, tokenizer, info, device, batch_size, decoding).with_precision(precision)
 
     @classmethod
     def load_onnx(cls, path: str | Path, onnx_file: str | Path | None = None, batch_size: int = 32,
@@ -105,11 +109,14 @@ class Tagger:
         return cls(model, tokenizer, info, "cpu", batch_size, decoding)
 
     def with_precision(self, precision: str) -> "Tagger":
-        """This tagger (changed in place) at "bf16" or "int8": faster, some predictions differ from fp32
-        (models/precision.py; `python -m bench.inference` measures both)."""
-        from models.precision import reduced_precision
+        """This tagger (changed in place) at "bf16" or "int8" ("auto": bf16 where native, else unchanged): faster,
+        some predictions differ from fp32 (models/precision.py; `python -m bench.inference` measures each)."""
+        from models.precision import reduced_precision, resolve_precision
 
-        if getattr(self, "precision", "fp32") != "fp32" or not isinstance(self.model, torch.nn.Module):
+        precision = resolve_precision(precision, self.device)
+        if precision == self.precision == "fp32":
+            return self
+        if self.precision != "fp32" or not isinstance(self.model, torch.nn.Module):
             raise ValueError("reduced precision applies once, to an fp32 torch model (not to ONNX)")
         self.model = reduced_precision(self.model, precision, self.device)
         self.precision = precision

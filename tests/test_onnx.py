@@ -71,7 +71,8 @@ def test_logits_match_torch(onnx_checkpoint: Path):
 def test_tagger_on_onnxruntime_finds_the_same_spans(onnx_checkpoint: Path, tiny_data_root: Path):
     texts = [" ".join(sentence.words) for sentence in load_split("anercorp:test", tiny_data_root)] + SENTENCES
     for decoding in ("viterbi", "argmax"):
-        on_torch = Tagger.load(onnx_checkpoint, device="cpu", decoding=decoding, batch_size=4).tag(texts)
+        on_torch = Tagger.load(onnx_checkpoint, device="cpu", decoding=decoding, batch_size=4,
+                               precision="fp32").tag(texts)
         on_onnx = Tagger.load_onnx(onnx_checkpoint, decoding=decoding, batch_size=4).tag(texts)
         for torch_doc, onnx_doc in zip(on_torch, on_onnx, strict=True):
             assert [_where(span) for span in torch_doc.spans] == [_where(span) for span in onnx_doc.spans]

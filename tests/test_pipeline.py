@@ -174,4 +174,4 @@ def test_tag_cli_runs_at_the_precision_asked_for(tiny_run: Path, tmp_path: Path,
     [record] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert all(record["text"][s["start"] : s["end"]] == s["text"] for s in record["entities"])
     assert main(["--checkpoint", str(tiny_run / "model"), str(article), "--out", str(out)]) == 0
-    assert applied == ["int8"], "fp32 is the default and needs no conversion"
+    assert applied == ["int8", "auto"], "auto (bf16 where native, else fp32) is the default"

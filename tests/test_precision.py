@@ -1,6 +1,7 @@
 """Reduced precision (bf16 autocast, int8 dynamic quantisation): same interface, close logits, clear errors."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ import torch
 
 from models import Tagger
 from models.checkpoint import load_checkpoint
-from models.precision import reduced_precision
+from models.precision import reduced_precision, resolve_precision
 
 TEXTS = ["أعلن محمد في دمشق أن القوات استعادت السيطرة على مدينة دير الزور .", "في"]
 
@@ -27,7 +28,8 @@ def test_reduced_precision_keeps_the_logits_close(tiny_run: Path, precision: str
 
 @pytest.mark.parametrize("precision", ["bf16", "int8"])
 def test_tagger_at_reduced_precision_tags_every_word(tiny_run: Path, precision: str):
-    tagger = Tagger.load(tiny_run / "model", device="cpu").with_precision(precision)
+    tagger = Tagger.load(tiny_run / "model", device="cpu", precision=precision)
+    assert tagger.precision == precision
     [predicted] = tagger.predict_words([["أعلن", "محمد", "في", "دمشق"]])
     assert all(len(tags) == 4 for tags in predicted.tags.values())
     assert tagger(TEXTS[0]).text == TEXTS[0]
@@ -38,3 +40,43 @@ def test_tagger_at_reduced_precision_tags_every_word(tiny_run: Path, precision: 
 def test_unknown_precision_is_refused(tiny_run: Path):
     with pytest.raises(ValueError, match="fp16"):
         Tagger.load(tiny_run / "model", device="cpu").with_precision("fp16")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_where_the_cpu_has_it(tiny_run: Path, monkeypatch, native: bool):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if native else "fp32")
+    tagger = Tagger.load(tiny_run / "model", device="cpu")
+    assert tagger.precision == ("bf16" if native else "fp32")
+    assert isinstance(tagger.model, torch.nn.Module) != native, "bf16 wraps the model in autocast"
+    exact = Tagger.load(tiny_run / "model", device="cpu", precision="fp32")
+    assert exact.precision == "fp32" and isinstance(exact.model, torch.nn.Module)
+
+
+def test_auto_precision_without_the_private_probes_is_fp32(monkeypatch):
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.delattr(torch.cpu, probe, raising=False)
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+
+
+def test_fp32_tagger_matches_the_checkpoint_logits_whatever_the_cpu(tiny_run: Path):
+    """precision="fp32" is exact on every machine: the Tagger's model is the checkpoint's, unwrapped."""
+    model, tokenizer, _ = load_checkpoint(tiny_run / "model")
+    tagger = Tagger.load(tiny_run / "model", device="cpu", precision="fp32")
+    inputs = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        expected, got = model(**inputs), tagger.model(**inputs)
+    for layer in tagger.layers:
+        assert torch.equal(expected[layer], got[layer]), layer
+
+
+def test_eval_records_the_precision_it_scored_at(tiny_run: Path, tiny_data_root: Path, tmp_path: Path):
+    from eval.__main__ import main
+
+    out = tmp_path / "scores"
+    assert main(["--checkpoint", str(tiny_run / "model"), "--data", "anercorp:test", "--data-root",
+                 str(tiny_data_root), "--out", str(out), "--precision", "int8"]) == 0
+    report = json.loads((out / "eval-anercorp-test.json").read_text())
+    assert report["precision"] == "int8"
+    assert "(int8)" in (out / "eval-anercorp-test.md").read_text()
