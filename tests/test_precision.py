@@ -80,3 +80,26 @@ def test_eval_records_the_precision_it_scored_at(tiny_run: Path, tiny_data_root:
     report = json.loads((out / "eval-anercorp-test.json").read_text())
     assert report["precision"] == "int8"
     assert "(int8)" in (out / "eval-anercorp-test.md").read_text()
+
+
+def test_metrics_recorded_after_bf16_training_are_the_fp32_models(tiny_data_root: Path, tmp_path: Path, monkeypatch):
+    """Training at bf16 wraps the model's forward in autocast; the metrics written into tagger.json must come
+    from the plain fp32 model, as `python -m eval` loads it, not from that wrapper."""
+    import train.run
+    from train.config import load_config
+
+    autocast_seen = []
+
+    class RecordingTagger(train.run.Tagger):
+        def __init__(self, model, *args, **kwargs):
+            # on the encoder: a hook on the model itself runs before its (wrapped) forward is entered
+            model.encoder.register_forward_pre_hook(
+                lambda module, inputs: autocast_seen.append(torch.is_autocast_enabled("cpu")))
+            super().__init__(model, *args, **kwargs)
+
+    monkeypatch.setattr(train.run, "Tagger", RecordingTagger)
+    config = load_config(Path(__file__).parents[1] / "configs" / "tiny.yaml",
+                         [f"data_root={tiny_data_root}", f"output_dir={tmp_path}", "training.epochs=1",
+                          "training.precision=bf16"])
+    train.run.run(config)
+    assert autocast_seen and not any(autocast_seen), "dev/test metrics were measured under bf16 autocast"

@@ -381,7 +381,9 @@ def _train(config: dict, out: Path, device: str, precision: str, state: PartialS
     if not state.is_main_process:
         return model_dir
 
-    model = trainer.model.float().eval()
+    # without accelerate's autocast wrapper on forward: the metrics below are the exported fp32 model's,
+    # the same that `python -m eval` measures from the checkpoint
+    model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False).float().eval()
     fold_seen_rows(model.encoder)
     info = {"encoder": config["encoder"], "normalisation": config["normalisation"], "max_length": config["max_length"],
             "overlap": config["overlap"], "data": config["data"], "git_commit": git_commit(), "run": config["name"]}
