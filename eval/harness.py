@@ -44,8 +44,8 @@ def evaluate_with_predictions(tagger: Tagger, sentences: list[Sentence], data: s
     started = time.perf_counter()
     predicted = tagger.predict_words([list(sentence.words) for sentence in sentences])
     seconds = time.perf_counter() - started
-    report = {"data": data, "decoding": tagger.decoding, "precision": tagger.precision, "n_sentences": len(sentences), "seconds": round(seconds, 2),
-              "layers": {}}
+    report = {"data": data, "decoding": tagger.decoding, "precision": tagger.precision, "n_sentences": len(sentences),
+              "seconds": round(seconds, 2), "layers": {}}
     for layer in tagger.layers:
         gold, pred = layer_pairs(sentences, predicted, layer)
         if not gold:

@@ -4,10 +4,11 @@
     tagger = Tagger.load(path, precision="fp32")   # exact, on every machine
 
 fp32 is exact. bf16 runs every matmul in bfloat16 under autocast (layer norms and softmax stay fp32): about
-twice as fast where the CPU has AMX or AVX512-BF16 (or on a GPU), with the same F1 in `python -m bench.inference`,
-but slower than fp32 where bf16 is emulated; so "auto", the default, picks bf16 only where it is native. int8 quantises every nn.Linear
-dynamically (weights int8, activations quantised per batch; CPU only). Both change some predictions:
-`python -m bench.inference` reports by how much (entity F1 on ANERcorp test, spans that differ).
+twice as fast where the CPU has AMX or AVX512-BF16 (or on a GPU), with the same F1 in
+`python -m bench.inference`, but slower than fp32 where bf16 is emulated; so "auto", the default, picks bf16
+only where it is native. int8 quantises every nn.Linear dynamically (weights int8, activations quantised per
+batch; CPU only). Both change some predictions: `python -m bench.inference` reports by how much (entity F1 on
+ANERcorp test, spans that differ).
 """
 from __future__ import annotations
 
