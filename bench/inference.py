@@ -290,10 +290,10 @@ def raw_text_f1(gold: list, texts: list[str], spans: list[list]) -> float:
             start += len(word) + 1
         tags = ["O"] * len(bounds)
         for begin, end, label in sorted(found):
-            touched = [index for index, (first, last) in enumerate(bounds)
-                       if first < end and begin < last and tags[index] == "O"]
-            for order, index in enumerate(touched):
-                tags[index] = ("B-" if order == 0 else "I-") + label
+            touched = [position for position, (first, last) in enumerate(bounds)
+                       if first < end and begin < last and tags[position] == "O"]
+            for order, position in enumerate(touched):
+                tags[position] = ("B-" if order == 0 else "I-") + label
         predicted.append(tags)
     return score_layer([list(sentence.tags["entities"]) for sentence in gold], predicted)["micro_f1"]
 
