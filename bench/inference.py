@@ -1,5 +1,5 @@
-"""Inference speed: the Tagger against transformers.pipeline("token-classification", aggregation_strategy="first")
-on the same checkpoint (its entities layer exported standalone) and the same texts, side by side in one run.
+"""Inference speed: the Tagger against transformers.pipeline("token-classification", aggregation_strategy="first";
+"average" for a word_pooling mean checkpoint) on the same checkpoint (its entities layer exported standalone) and the same texts, side by side in one run.
 
     python -m bench.inference --checkpoint runs/e5-small-joint/model
     python -m bench.inference --limit 100 --rows pipeline,tagger-argmax     # a quick look
@@ -118,8 +118,11 @@ def measure_row(row: str, checkpoint: Path, standalone: Path, onnx_file: Path, l
     if row.startswith("pipeline"):
         from transformers import pipeline
 
+        from train.export import pipeline_aggregation
+
         warnings.simplefilter("ignore")  # "Tokenizer does not support real words": once per piece, by design
-        pipe = pipeline("token-classification", model=str(standalone), aggregation_strategy="first", device="cpu")
+        pipe = pipeline("token-classification", model=str(standalone), device="cpu",
+                        aggregation_strategy=pipeline_aggregation(checkpoint))
         batch_size = 32 if row == "pipeline-batch32" else None
 
         def tag(texts: list[str]) -> list[list[tuple[int, int, str]]]:

@@ -3,8 +3,8 @@
 A folder that plain transformers reads (`AutoModel.from_pretrained(dir)` gives the encoder,
 `AutoTokenizer.from_pretrained(dir)` the tokenizer), plus two files of ours:
   heads.safetensors  one linear head per layer
-  tagger.json        layers and their labels, normalisation, window and overlap, what the run measured, and
-                     the sha256 of both weight files (a corrupted byte fails the load instead of changing predictions)
+  tagger.json        layers and their labels, normalisation, window and overlap, word pooling, what the run
+                     measured, and the sha256 of both weight files (a corrupted byte fails the load instead of changing predictions)
 Weights are safetensors only (a pickle file is refused, never unpickled); remote code is never trusted.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerFast
 
 from models.labels import TagError, split_tag
-from models.modeling import MultiHeadTagger
+from models.modeling import WORD_POOLINGS, MultiHeadTagger
 
 TAGGER_FILE = "tagger.json"
 HEADS_FILE = "heads.safetensors"
@@ -72,6 +72,8 @@ def read_info(path: Path) -> dict:
             raise CheckpointError(f"{meta_file}: key {key!r} is missing")
     if not isinstance(info["layers"], dict) or not info["layers"]:
         raise CheckpointError(f"{meta_file}: 'layers' must map each layer to its labels, got {info['layers']!r}")
+    if info.get("word_pooling", "first") not in WORD_POOLINGS:
+        raise CheckpointError(f"{meta_file}: word_pooling must be one of {WORD_POOLINGS}, got {info['word_pooling']!r}")
     for layer, labels in info["layers"].items():
         if not isinstance(labels, list) or not labels or len(set(labels)) != len(labels):
             raise CheckpointError(f"{meta_file}: layer {layer!r} needs a list of distinct labels, got {labels!r}")

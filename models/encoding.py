@@ -2,7 +2,8 @@
 
 Shared by training (train/features.py) and inference (Tagger) so both see the same inputs.
 Every word gets exactly one prediction position: the first piece of the word in the window
-where it has the most context. A word that yields no piece (a lone diacritic) is encoded as
+where it has the most context (the logits there are the first piece's, or the mean of all
+the word's pieces: a checkpoint's word_pooling). A word that yields no piece (a lone diacritic) is encoded as
 the unknown piece, so the number of predictions always equals the number of words.
 """
 from __future__ import annotations
@@ -19,6 +20,9 @@ class Window:
     input_ids: list[int]
     words: list[int]  # indices of the words this window predicts ...
     positions: list[int]  # ... and the position of each one's first piece in input_ids
+    # for every position in input_ids, the position of the first piece of its word (a special piece: its own);
+    # what averages a word's pieces (models/modeling.py pool_word_pieces)
+    word_starts: list[int]
 
 
 def plan_windows(piece_counts: list[int], budget: int, overlap: int) -> list[tuple[int, int]]:
@@ -101,13 +105,16 @@ class WordEncoder:
             windows = []
             for window_index, (start, end) in enumerate(ranges):
                 input_ids, words, positions = list(self.prefix), [], []
+                word_starts = list(range(len(input_ids)))
                 for word in range(start, end):
                     if owners[word] == window_index:
                         words.append(word)
                         positions.append(len(input_ids))
+                    word_starts.extend([len(input_ids)] * len(per_word[word]))
                     input_ids.extend(per_word[word])
+                word_starts.extend(range(len(input_ids), len(input_ids) + len(self.suffix)))
                 input_ids.extend(self.suffix)
-                windows.append(Window(input_ids, words, positions))
+                windows.append(Window(input_ids, words, positions, word_starts))
             encoded.append(windows)
         return encoded
 

@@ -6,10 +6,25 @@ from torch import nn
 from transformers import PreTrainedModel
 
 IGNORE = -100  # label id for positions that carry no loss (non-first pieces, specials, unannotated layers)
+# How a word's logits come from its pieces: "first" (its first piece's, as transformers' token classification
+# does) or "mean" (the mean over all its pieces: an Arabic word's first piece is often only a clitic or a bare
+# `▁`, e.g. `▁و|اع|تقال|ات`). The head is linear, so the mean of the logits is the head of the mean hidden state.
+WORD_POOLINGS = ("first", "mean")
 
 
 def label_key(layer: str) -> str:
     return f"labels_{layer}"
+
+
+def pool_word_pieces(logits: torch.Tensor, word_starts: torch.Tensor) -> torch.Tensor:
+    """logits (batch, length, labels) with each word's first-piece position holding the mean of the logits of all
+    the word's pieces; word_starts (batch, length) maps each position to its word's first piece. Only the
+    first-piece positions are meaningful afterwards (the others hold zeros)."""
+    logits = logits.float()
+    summed = torch.zeros_like(logits).scatter_add_(1, word_starts.unsqueeze(-1).expand_as(logits), logits)
+    counts = torch.zeros(word_starts.shape, dtype=logits.dtype, device=logits.device)
+    counts.scatter_add_(1, word_starts, torch.ones_like(counts))
+    return summed / counts.clamp(min=1).unsqueeze(-1)
 
 
 class MultiHeadTagger(nn.Module):
@@ -28,13 +43,18 @@ class MultiHeadTagger(nn.Module):
             nn.init.normal_(head.weight, std=getattr(encoder.config, "initializer_range", 0.02))
             nn.init.zeros_(head.bias)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **labels: torch.Tensor) -> dict:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, word_starts: torch.Tensor | None = None,
+                **labels: torch.Tensor) -> dict:
+        """Per-piece logits per layer, or with word_starts (a "mean" word_pooling run) each word's mean at its
+        first piece; labels sit at first pieces either way."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         hidden = self.dropout(hidden)
         outputs: dict[str, torch.Tensor] = {}
         loss = None
         for name, head in self.heads.items():
             logits = head(hidden)
+            if word_starts is not None:
+                logits = pool_word_pieces(logits, word_starts)
             outputs[name] = logits
             gold = labels.get(label_key(name))
             if gold is None:

@@ -16,6 +16,7 @@ from models.checkpoint import load_checkpoint
 from models.decoding import DECODERS, allowed_transitions, viterbi_batch
 from models.encoding import Window, WordEncoder, length_batches
 from models.labels import chunks
+from models.modeling import pool_word_pieces
 from models.text import Word, split_sentences
 
 
@@ -84,6 +85,7 @@ class Tagger:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.batch_size = batch_size
         self.precision = "fp32"  # as loaded; with_precision changes it
+        self.word_pooling = info.get("word_pooling", "first")  # checkpoints before the key: first pieces
         self.encoder = WordEncoder(tokenizer, info["normalisation"], info["max_length"], info["overlap"])
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._transitions = {layer: allowed_transitions(labels) for layer, labels in self.layers.items()}
@@ -170,8 +172,11 @@ class Tagger:
             positions = [position for _, window in batch for position in window.positions]
             targets = [offsets[index] + word for index, window in batch for word in window.words]
             outputs = self.model(**self._collate([window for _, window in batch]))
+            word_starts = self._word_starts([window for _, window in batch]) if self.word_pooling == "mean" else None
             for layer in self.layers:
-                picked = outputs[layer][rows, positions].float().log_softmax(-1)
+                # pooled here, after the model, so every backend (torch, bf16, int8, ONNX) pools the same way
+                logits = outputs[layer] if word_starts is None else pool_word_pieces(outputs[layer], word_starts)
+                picked = logits[rows, positions].float().log_softmax(-1)
                 log_probs[layer][targets] = picked.cpu().numpy()
         bounds = list(zip(offsets[:-1].tolist(), offsets[1:].tolist()))
         tags, scores = {}, {}
@@ -191,6 +196,13 @@ class Tagger:
             paths = viterbi_batch([log_probs[begin:end] for begin, end in bounds], *self._transitions[layer])
             return np.fromiter((label for path in paths for label in path), dtype=np.int64, count=len(log_probs))
         return log_probs.argmax(-1)
+
+    def _word_starts(self, windows: list[Window]) -> torch.Tensor:
+        length = max(len(window.input_ids) for window in windows)
+        starts = np.tile(np.arange(length), (len(windows), 1))  # padding maps to itself
+        for row, window in enumerate(windows):
+            starts[row, : len(window.word_starts)] = window.word_starts
+        return torch.from_numpy(starts).to(self.device)
 
     def _collate(self, windows: list[Window]) -> dict[str, torch.Tensor]:
         lengths = np.array([len(window.input_ids) for window in windows])

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from models.modeling import WORD_POOLINGS
+
 # Every key a run config may set, with its default. A key not listed here is an error.
 DEFAULTS: dict = {
     "name": None,  # run folder: <output_dir>/<name>
@@ -18,6 +20,7 @@ DEFAULTS: dict = {
     "normalisation": "basic",  # none | basic | arabert_v02 (per word, see models/text.py)
     "max_length": 128,  # pieces per window, specials included
     "overlap": 32,  # pieces shared by consecutive windows of a long sentence
+    "word_pooling": "first",  # a word's logits: its first piece's | the mean of its pieces' (models/modeling.py)
     # the word-embedding matrix: train | freeze | seen (train only the rows of pieces the training data uses,
     # see train/embeddings.py; all of a 250k-row matrix doubles a CPU step)
     "embeddings": "train",
@@ -123,4 +126,6 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> dict:
         raise ConfigError(f"{path}: data.train must list at least one corpus split, e.g. [anercorp:train]")
     if config["embeddings"] not in ("train", "freeze", "seen"):
         raise ConfigError(f"{path}: embeddings must be train, freeze or seen, got {config['embeddings']!r}")
+    if config["word_pooling"] not in WORD_POOLINGS:
+        raise ConfigError(f"{path}: word_pooling must be one of {WORD_POOLINGS}, got {config['word_pooling']!r}")
     return config

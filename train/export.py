@@ -4,7 +4,8 @@ model (encoder + every head) as an ONNX graph.
     python -m train.export --checkpoint runs/x/model --layer entities --to exports/entities
     python -m train.export --checkpoint runs/x/model --onnx runs/x/model/model.onnx
 
-The folder needs no code of ours: transformers.pipeline("token-classification", model=DIR) loads it.
+The folder needs no code of ours: transformers.pipeline("token-classification", model=DIR,
+aggregation_strategy=...) loads it ("first", or "average" for a checkpoint trained with word_pooling mean).
 The ONNX graph takes input_ids and attention_mask (batch x length, both dynamic) and gives one logits
 tensor per layer, named by the layer; Tagger.load_onnx(checkpoint) runs it on onnxruntime.
 """
@@ -19,11 +20,19 @@ import torch
 from torch import nn
 from transformers import AutoModelForTokenClassification
 
-from models.checkpoint import CheckpointError, load_checkpoint
+from models.checkpoint import CheckpointError, load_checkpoint, read_info
 from models.modeling import MultiHeadTagger
 from models.onnx_runtime import INPUT_NAMES, ONNX_FILE
 
 ONNX_OPSET = 18
+# transformers.pipeline's aggregation_strategy closest to each word_pooling: "average" averages the pieces'
+# probabilities where the Tagger averages their logits, so a few words may differ
+PIPELINE_AGGREGATION = {"first": "first", "mean": "average"}
+
+
+def pipeline_aggregation(checkpoint: Path) -> str:
+    """The aggregation_strategy to load a standalone export of `checkpoint` with."""
+    return PIPELINE_AGGREGATION[read_info(checkpoint).get("word_pooling", "first")]
 
 
 def export_layer(checkpoint: Path, layer: str, out_dir: Path) -> Path:
@@ -109,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     except CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"exported {'all layers' if args.onnx is not None else f'layer {args.layer}'} to {out}")
+    if args.onnx is not None:
+        print(f"exported all layers to {out}")
+    else:
+        print(f"exported layer {args.layer} to {out}; load it with transformers.pipeline(\"token-classification\", "
+              f"model=\"{out}\", aggregation_strategy=\"{pipeline_aggregation(args.checkpoint)}\")")
     return 0
 
 

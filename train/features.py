@@ -6,13 +6,14 @@ from dataclasses import dataclass
 import torch
 
 from models.encoding import WordEncoder
-from models.modeling import IGNORE, label_key
+from models.modeling import IGNORE, WORD_POOLINGS, label_key
 from train.corpora import Sentence
 
 
 # Travels with each window through the Trainer (as a label) so evaluation can put windows back into
 # sentences whatever order the sampler and the processes used.
 WINDOW_INDEX = "window_index"
+WORD_STARTS = "word_starts"  # the model's forward argument
 
 
 @dataclass(frozen=True)
@@ -23,9 +24,12 @@ class WindowOrigin:
 
 
 def build_features(sentences: list[Sentence], encoder: WordEncoder, layers: dict[str, list[str]],
-                   source: str = "data") -> tuple[list[dict], list[WindowOrigin]]:
+                   source: str = "data", word_pooling: str = "first") -> tuple[list[dict], list[WindowOrigin]]:
     """One feature per window. A word is labelled (at its first piece) only in the window that predicts it;
-    other pieces, specials and layers the sentence does not annotate are IGNORE (masked, not `O`)."""
+    other pieces, specials and layers the sentence does not annotate are IGNORE (masked, not `O`).
+    word_pooling "mean" adds each piece's word start, so the model scores each word by the mean of its pieces."""
+    if word_pooling not in WORD_POOLINGS:
+        raise ValueError(f"word_pooling must be one of {WORD_POOLINGS}, got {word_pooling!r}")
     label_ids = {layer: {label: index for index, label in enumerate(labels)} for layer, labels in layers.items()}
     unknown = {layer: set() for layer in layers}
     for sentence in sentences:
@@ -41,6 +45,8 @@ def build_features(sentences: list[Sentence], encoder: WordEncoder, layers: dict
     for index, (sentence, sentence_windows) in enumerate(zip(sentences, windows)):
         for window in sentence_windows:
             feature = {"input_ids": window.input_ids, WINDOW_INDEX: len(features)}
+            if word_pooling == "mean":
+                feature[WORD_STARTS] = window.word_starts
             for layer in layers:
                 labels = [IGNORE] * len(window.input_ids)
                 tags = sentence.tags.get(layer)
@@ -65,8 +71,12 @@ class Collator:
         for key in features[0]:
             if key == WINDOW_INDEX:
                 continue
-            fill = self.pad_id if key == "input_ids" else IGNORE
-            batch[key] = torch.tensor([f[key] + [fill] * (length - len(f[key])) for f in features], dtype=torch.long)
+            if key == WORD_STARTS:  # padding maps to itself: a word of its own, never read
+                rows = [f[key] + list(range(len(f[key]), length)) for f in features]
+            else:
+                fill = self.pad_id if key == "input_ids" else IGNORE
+                rows = [f[key] + [fill] * (length - len(f[key])) for f in features]
+            batch[key] = torch.tensor(rows, dtype=torch.long)
         batch["attention_mask"] = torch.tensor(
             [[1] * len(f["input_ids"]) + [0] * (length - len(f["input_ids"])) for f in features], dtype=torch.long)
         return batch

@@ -310,11 +310,13 @@ def _train(config: dict, out: Path, device: str, precision: str, state: PartialS
         encoder.get_input_embeddings().weight.requires_grad_(False)
     model = MultiHeadTagger(encoder, layers, training["dropout"], config["loss_weights"])
     word_encoder = WordEncoder(tokenizer, config["normalisation"], config["max_length"], config["overlap"])
-    train_features, _ = build_features(train_sentences, word_encoder, layers, "+".join(config["data"]["train"]))
+    train_features, _ = build_features(train_sentences, word_encoder, layers, "+".join(config["data"]["train"]),
+                                       config["word_pooling"])
     if config["embeddings"] == "seen":
         seen = train_seen_rows(encoder, [piece for feature in train_features for piece in feature["input_ids"]])
         log.info("training the embedding rows of %d pieces seen in the training data", len(seen.delta) - 1)
-    dev_features, dev_origins = build_features(dev_sentences, word_encoder, layers, str(config["data"]["dev"]))
+    dev_features, dev_origins = build_features(dev_sentences, word_encoder, layers, str(config["data"]["dev"]),
+                                                config["word_pooling"])
     effective = training["batch_size"] * training["gradient_accumulation_steps"] * state.num_processes
     log.info("%d train windows, %d dev windows; device %s, precision %s; effective batch %d = %d per device x %d "
              "accumulation steps x %d processes; trainable parameters %d",
@@ -386,7 +388,8 @@ def _train(config: dict, out: Path, device: str, precision: str, state: PartialS
     model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False).float().eval()
     fold_seen_rows(model.encoder)
     info = {"encoder": config["encoder"], "normalisation": config["normalisation"], "max_length": config["max_length"],
-            "overlap": config["overlap"], "data": config["data"], "git_commit": git_commit(), "run": config["name"]}
+            "overlap": config["overlap"], "word_pooling": config["word_pooling"], "data": config["data"],
+            "git_commit": git_commit(), "run": config["name"]}
     if command:  # the model card shows it; without it, the card points at the saved config.yaml
         info["command"] = command
     tagger = Tagger(model, tokenizer, {**info, "layers": layers}, device=next(model.parameters()).device)
