@@ -60,7 +60,8 @@ def _encoder_section(info: dict, encoder_config: dict | None) -> list[str]:
     lines += [f"- one linear head per layer on the encoder's last hidden states; decoding `{info.get('decoding', 'viterbi')}`"
               " (viterbi: the most probable well-formed IOB2 sequence)",
               f"- text normalisation `{info['normalisation']}`; windows of {info['max_length']} pieces overlapping by "
-              f"{info['overlap']}, each word labelled on its first piece"]
+              f"{info['overlap']}, " + ("each word scored by the mean of its pieces' logits"
+                                        if info.get("word_pooling") == "mean" else "each word labelled on its first piece")]
     return lines
 
 

@@ -95,9 +95,17 @@ def mean_run(tiny_data_root, tmp_path_factory) -> Path:
     return out / "tiny" / "model"
 
 
-def test_a_mean_run_records_its_pooling(mean_run: Path):
+def test_a_mean_run_records_its_pooling(mean_run: Path, tiny_run: Path, tmp_path: Path):
+    import shutil
+
+    from eval.model_card import write_model_card
+
     assert read_info(mean_run)["word_pooling"] == "mean"
     assert Tagger.load(mean_run, precision="fp32").word_pooling == "mean"
+    assert "mean of its pieces' logits" in write_model_card(mean_run).read_text(encoding="utf-8")
+    first = shutil.copytree(tiny_run / "model", tmp_path / "first")
+    assert read_info(first)["word_pooling"] == "first"
+    assert "labelled on its first piece" in write_model_card(first).read_text(encoding="utf-8")
 
 
 def test_tagger_scores_words_as_the_training_forward_does(mean_run: Path):
