@@ -4,7 +4,8 @@ A folder that plain transformers reads (`AutoModel.from_pretrained(dir)` gives t
 `AutoTokenizer.from_pretrained(dir)` the tokenizer), plus two files of ours:
   heads.safetensors  one linear head per layer
   tagger.json        layers and their labels, normalisation, window and overlap, word pooling, what the run
-                     measured, and the sha256 of both weight files (a corrupted byte fails the load instead of changing predictions)
+                     measured, and the sha256 of both weight files (a corrupted byte fails the load instead
+                     of changing predictions)
 Weights are safetensors only (a pickle file is refused, never unpickled); remote code is never trusted.
 """
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Shared by training (train/features.py) and inference (Tagger) so both see the same inputs.
 Every word gets exactly one prediction position: the first piece of the word in the window
 where it has the most context (the logits there are the first piece's, or the mean of all
-the word's pieces: a checkpoint's word_pooling). A word that yields no piece (a lone diacritic) is encoded as
-the unknown piece, so the number of predictions always equals the number of words.
+the word's pieces: a checkpoint's word_pooling). A word that yields no piece (a lone
+diacritic) is encoded as the unknown piece, so the number of predictions always equals the
+number of words.
 """
 from __future__ import annotations
 
