@@ -79,7 +79,7 @@ def test_collator_pads_word_starts_with_positions_of_their_own():
     assert batch[WORD_STARTS].tolist() == [[0, 1, 1, 3], [0, 1, 2, 3]]
 
 
-def test_an_unknown_pooling_is_a_config_error(tmp_path: Path):
+def test_an_unknown_pooling_is_a_config_error():
     with pytest.raises(ConfigError, match="word_pooling must be one of"):
         load_config(CONFIGS / "tiny.yaml", ["word_pooling=max"])
 
