@@ -1,5 +1,6 @@
-"""Inference speed: the Tagger against transformers.pipeline("token-classification", aggregation_strategy="first";
-"average" for a word_pooling mean checkpoint) on the same checkpoint (its entities layer exported standalone) and the same texts, side by side in one run.
+"""Inference speed: the Tagger against transformers.pipeline("token-classification", aggregation_strategy="first",
+or "average" for a word_pooling mean checkpoint) on the same checkpoint (its entities layer exported
+standalone) and the same texts, side by side in one run.
 
     python -m bench.inference --checkpoint runs/e5-small-joint/model
     python -m bench.inference --limit 100 --rows pipeline,tagger-argmax     # a quick look
