@@ -115,7 +115,12 @@ def _provenance_section(info: dict, reports: list[dict], config: dict | None, ch
     else:
         command, where = None, None
     lines = ["## How it was made", ""]
-    if command:
+    if info.get("soup"):
+        lines += [f"The mean of the weights of {len(info['soup'])} checkpoints (a uniform model soup), made with:", "",
+                  "```bash", command or "python -m train.soup", "```", "", "Its ingredients were trained with:", "",
+                  "```bash", *(ingredient.get("command") or f"(not recorded: {ingredient['checkpoint']})"
+                               for ingredient in info["soup"]), "```", ""]
+    elif command:
         lines += [f"Trained with ({where}):", "", "```bash", command, "```", ""]
     else:
         lines += ["The training command was not recorded (no config.yaml beside the checkpoint).", ""]

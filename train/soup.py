@@ -1,0 +1,103 @@
+"""Average the weights of several checkpoints into one (a uniform "model soup", Wortsman et al. 2022).
+
+    python -m train.soup --to runs/e5-small-soup/model runs/a/model runs/b/model runs/c/model
+
+The ingredients must be runs of one encoder with the same layers, labels, tokenizer and windowing, e.g. one
+recipe trained with different seeds: they start from the same pretrained weights, so their average is a
+model of its own. The soup costs one model at inference, and it evens out the run-to-run spread of
+bf16 CPU training (README "Results" has the measured gain). Evaluate it like any checkpoint:
+python -m eval --checkpoint runs/e5-small-soup/model.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+from models.checkpoint import TOKENIZER_FILE, CheckpointError, load_checkpoint, save_checkpoint, sha256
+from train.run import git_commit
+
+# How one run was launched and trained, and what it measured: may differ between ingredients, so not compared.
+PER_RUN_KEYS = ("metrics", "train_seconds", "sha256", "run", "command", "git_commit", "data", "loss_weights",
+                "format", "soup")
+
+
+def _check_compatible(first: Path, first_info: dict, other: Path, other_info: dict) -> None:
+    keys = sorted((set(first_info) | set(other_info)) - set(PER_RUN_KEYS))
+    for key in keys:
+        if first_info.get(key) != other_info.get(key):
+            raise CheckpointError(f"cannot average {first} and {other}: their tagger.json differ in {key!r} "
+                                  f"({first_info.get(key)!r} vs {other_info.get(key)!r}); only runs of one "
+                                  "encoder with the same layers and windowing can be averaged")
+    if sha256(first / TOKENIZER_FILE) != sha256(other / TOKENIZER_FILE):
+        raise CheckpointError(f"cannot average {first} and {other}: their {TOKENIZER_FILE} differ, so the same "
+                              "embedding row means different pieces")
+
+
+def soup(checkpoints: list[Path], out_dir: Path, command: str | None = None) -> Path:
+    """Write the element-wise mean of the checkpoints' encoder and head weights to out_dir."""
+    checkpoints = [Path(path) for path in checkpoints]
+    if len(checkpoints) < 2:
+        raise ValueError(f"a soup needs at least two checkpoints, got {len(checkpoints)}")
+    resolved = [path.resolve() for path in checkpoints]
+    if len(set(resolved)) != len(resolved):
+        raise ValueError(f"a checkpoint is listed twice in {[str(path) for path in checkpoints]}: "
+                         "that would weigh it double")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir} exists and is not empty: choose a new folder for the soup")
+
+    model, tokenizer, first_info = load_checkpoint(checkpoints[0])
+    ingredients = [first_info]
+    # float64 sums: the mean of N float32 tensors rounds once, not N times
+    sums = {key: tensor.double() if tensor.is_floating_point() else tensor for key, tensor in model.state_dict().items()}
+    for path in checkpoints[1:]:
+        other, _, info = load_checkpoint(path)
+        _check_compatible(checkpoints[0], first_info, path, info)
+        for key, tensor in other.state_dict().items():
+            if tensor.is_floating_point():
+                sums[key] += tensor.double()
+            elif not torch.equal(sums[key], tensor):  # integer buffers (position ids) must agree, not average
+                raise CheckpointError(f"cannot average {checkpoints[0]} and {path}: their {key!r} differ")
+        ingredients.append(info)
+        del other
+    state = model.state_dict()
+    model.load_state_dict({key: (value / len(checkpoints)).to(state[key].dtype) if value.is_floating_point() else value
+                           for key, value in sums.items()})
+
+    info = {key: value for key, value in first_info.items() if key not in PER_RUN_KEYS}
+    train_corpora = sorted({corpus for ingredient in ingredients for corpus in ingredient.get("data", {}).get("train", [])})
+    info["data"] = {**first_info.get("data", {}), "train": train_corpora}
+    info.update(run=out_dir.resolve().parent.name if out_dir.name == "model" else out_dir.name,
+                git_commit=git_commit(),
+                soup=[{"checkpoint": str(path), "run": ingredient.get("run"), "command": ingredient.get("command"),
+                       "git_commit": ingredient.get("git_commit"), "sha256": ingredient.get("sha256", {})}
+                      for path, ingredient in zip(checkpoints, ingredients)])
+    if command:
+        info["command"] = command
+    save_checkpoint(model, tokenizer, out_dir, info)
+    return out_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train.soup",
+                                     description="Average the weights of checkpoints of one recipe (e.g. several "
+                                                 "seeds) into one checkpoint.")
+    parser.add_argument("--to", required=True, type=Path, help="the new checkpoint folder (must not exist yet)")
+    parser.add_argument("checkpoints", nargs="+", type=Path, help="two or more checkpoint folders (runs/<name>/model)")
+    args = parser.parse_args(argv)
+    command = shlex.join(["python", "-m", "train.soup", *(argv if argv is not None else sys.argv[1:])])
+    try:
+        out = soup(args.checkpoints, args.to, command=command)
+    except (CheckpointError, FileExistsError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"checkpoint: {out} (the mean of {len(args.checkpoints)}); score it with: python -m eval --checkpoint {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
