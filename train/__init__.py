@@ -1,1 +1,1 @@
-"""Training: corpora, encoders, features and the training run."""
+"""Training: corpora, encoders, features, the training run, and exports and weight averages of its checkpoints."""
