@@ -117,7 +117,8 @@ def _provenance_section(info: dict, reports: list[dict], config: dict | None, ch
     lines = ["## How it was made", ""]
     if info.get("soup"):
         lines += [f"The mean of the weights of {len(info['soup'])} checkpoints (a uniform model soup), made with:", "",
-                  "```bash", command or "python -m train.soup", "```", "", "Its ingredients were trained with:", "",
+                  "```bash", info.get("command", "python -m train.soup"), "```", "",
+                  "Its ingredients were trained with:", "",
                   "```bash", *(ingredient.get("command") or f"(not recorded: {ingredient['checkpoint']})"
                                for ingredient in info["soup"]), "```", ""]
     elif command:

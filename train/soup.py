@@ -37,8 +37,9 @@ def _check_compatible(first: Path, first_info: dict, other: Path, other_info: di
                               "embedding row means different pieces")
 
 
-def soup(checkpoints: list[Path], out_dir: Path, command: str | None = None) -> Path:
-    """Write the element-wise mean of the checkpoints' encoder and head weights to out_dir."""
+def soup(checkpoints: list[Path], out_dir: Path) -> Path:
+    """Write the element-wise mean of the checkpoints' encoder and head weights to out_dir; its tagger.json
+    records the ingredients and the equivalent command line."""
     checkpoints = [Path(path) for path in checkpoints]
     if len(checkpoints) < 2:
         raise ValueError(f"a soup needs at least two checkpoints, got {len(checkpoints)}")
@@ -73,11 +74,10 @@ def soup(checkpoints: list[Path], out_dir: Path, command: str | None = None) -> 
     info["data"] = {**first_info.get("data", {}), "train": train_corpora}
     info.update(run=out_dir.resolve().parent.name if out_dir.name == "model" else out_dir.name,
                 git_commit=git_commit(),
+                command=shlex.join(["python", "-m", "train.soup", "--to", str(out_dir), *map(str, checkpoints)]),
                 soup=[{"checkpoint": str(path), "run": ingredient.get("run"), "command": ingredient.get("command"),
                        "git_commit": ingredient.get("git_commit"), "sha256": ingredient.get("sha256", {})}
                       for path, ingredient in zip(checkpoints, ingredients)])
-    if command:
-        info["command"] = command
     save_checkpoint(model, tokenizer, out_dir, info)
     return out_dir
 
@@ -89,9 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--to", required=True, type=Path, help="the new checkpoint folder (must not exist yet)")
     parser.add_argument("checkpoints", nargs="+", type=Path, help="two or more checkpoint folders (runs/<name>/model)")
     args = parser.parse_args(argv)
-    command = shlex.join(["python", "-m", "train.soup", *(argv if argv is not None else sys.argv[1:])])
     try:
-        out = soup(args.checkpoints, args.to, command=command)
+        out = soup(args.checkpoints, args.to)
     except (CheckpointError, FileExistsError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
