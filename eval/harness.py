@@ -42,7 +42,8 @@ def evaluate_with_predictions(tagger: Tagger, sentences: list[Sentence], data: s
     """The report of `evaluate` and the word predictions it scored (for plots and the HTML view)."""
     check_labels(tagger, sentences, data)
     started = time.perf_counter()
-    predicted = tagger.predict_words([list(sentence.words) for sentence in sentences])
+    predicted = tagger.predict_words([list(sentence.words) for sentence in sentences],
+                                     [sentence.document for sentence in sentences])
     seconds = time.perf_counter() - started
     report = {"data": data, "decoding": tagger.decoding, "precision": tagger.precision, "n_sentences": len(sentences),
               "seconds": round(seconds, 2), "layers": {}}

@@ -57,7 +57,8 @@ def to_record(document_id: str, doc: Doc, layers: list[str]) -> dict:
 def to_conll(tagger: Tagger, text: str) -> str:
     """CoNLL: one word per line with one tag column per layer, a blank line after each sentence."""
     sentences = split_sentences(text)
-    predicted = tagger.predict_words([[word.text for word in sentence] for sentence in sentences])
+    # one text: its sentences are neighbours (context, for a checkpoint that reads it)
+    predicted = tagger.predict_words([[word.text for word in sentence] for sentence in sentences], [0] * len(sentences))
     blocks = []
     for sentence, tags in zip(sentences, predicted):
         rows = zip([word.text for word in sentence], *(tags.tags[layer] for layer in tagger.layers))

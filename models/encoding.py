@@ -6,6 +6,11 @@ where it has the most context (the logits there are the first piece's, or the me
 the word's pieces: a checkpoint's word_pooling). A word that yields no piece (a lone
 diacritic) is encoded as the unknown piece, so the number of predictions always equals the
 number of words.
+
+A checkpoint with `context` > 0 also reads each window next to its neighbours: up to that many pieces
+of the words before and after it (the sentence's own, then the neighbouring sentences' of the same
+document), inside max_length. Those words are read, never predicted, so a sentence's tags come from
+one window still; the split of a text into sentences (often wrong in news) matters less.
 """
 from __future__ import annotations
 
@@ -67,7 +72,8 @@ def owner_windows(piece_counts: list[int], ranges: list[tuple[int, int]]) -> lis
 class WordEncoder:
     """Turns sentences (lists of words) into windows of encoder input ids."""
 
-    def __init__(self, tokenizer: PreTrainedTokenizerFast, normalisation: str, max_length: int, overlap: int):
+    def __init__(self, tokenizer: PreTrainedTokenizerFast, normalisation: str, max_length: int, overlap: int,
+                 context: int = 0):
         if not tokenizer.is_fast:
             raise TypeError("a fast tokenizer is required (word ids come from it)")
         specials = tokenizer.num_special_tokens_to_add(pair=False)
@@ -77,6 +83,9 @@ class WordEncoder:
         self.normalisation = normalisation
         self.budget = max_length - specials
         self.overlap = min(overlap, self.budget // 2)
+        if not isinstance(context, int) or isinstance(context, bool) or context < 0:
+            raise ValueError(f"context must be a whole number of pieces >= 0, got {context!r}")
+        self.context = context
         # the special pieces around one window, read off a probe (tokenizers differ: [CLS] x [SEP], <s> x </s>, ...)
         probe = tokenizer(["a"], is_split_into_words=True)
         content = [index for index, word in enumerate(probe.word_ids()) if word is not None]
@@ -96,28 +105,68 @@ class WordEncoder:
             result.append([ids[: self.budget] if ids else [unknown] for ids in per_word])
         return result
 
-    def encode(self, sentences: list[list[str]]) -> list[list[Window]]:
-        """The windows of each sentence; together they predict every word exactly once."""
+    def encode(self, sentences: list[list[str]], documents: list | None = None) -> list[list[Window]]:
+        """The windows of each sentence; together they predict every word exactly once.
+
+        documents: one id per sentence; neighbouring sentences with the same id are one text and lend each
+        other context (when self.context > 0); an id of None, or documents None: the sentence stands alone."""
+        if documents is not None and len(documents) != len(sentences):
+            raise ValueError(f"{len(documents)} document ids for {len(sentences)} sentences")
+        pieces = self.pieces(sentences)
         encoded = []
-        for per_word in self.pieces(sentences):
+        for index, per_word in enumerate(pieces):
             counts = [len(ids) for ids in per_word]
             ranges = plan_windows(counts, self.budget, self.overlap) if counts else []
             owners = owner_windows(counts, ranges)
             windows = []
             for window_index, (start, end) in enumerate(ranges):
+                before, after = self._context(pieces, documents, index, start, end, sum(counts[start:end]))
                 input_ids, words, positions = list(self.prefix), [], []
                 word_starts = list(range(len(input_ids)))
+                for word_pieces in before:
+                    word_starts.extend([len(input_ids)] * len(word_pieces))
+                    input_ids.extend(word_pieces)
                 for word in range(start, end):
                     if owners[word] == window_index:
                         words.append(word)
                         positions.append(len(input_ids))
                     word_starts.extend([len(input_ids)] * len(per_word[word]))
                     input_ids.extend(per_word[word])
+                for word_pieces in after:
+                    word_starts.extend([len(input_ids)] * len(word_pieces))
+                    input_ids.extend(word_pieces)
                 word_starts.extend(range(len(input_ids), len(input_ids) + len(self.suffix)))
                 input_ids.extend(self.suffix)
                 windows.append(Window(input_ids, words, positions, word_starts))
             encoded.append(windows)
         return encoded
+
+    def _context(self, pieces: list[list[list[int]]], documents: list | None, sentence: int, start: int, end: int,
+                 used: int) -> tuple[list[list[int]], list[list[int]]]:
+        """Whole words read around the window [start, end) of `sentence`: up to self.context pieces a side, each
+        side at most half the room the window leaves, from the same sentence first, then its neighbours."""
+        if not self.context or used >= self.budget:
+            return [], []
+        alone = documents is None or documents[sentence] is None
+        cap = min(self.context, (self.budget - used) // 2)
+
+        def gather(step: int) -> list[list[int]]:
+            taken, total = [], 0
+            current, word = sentence, start - 1 if step < 0 else end
+            while True:
+                while not 0 <= word < len(pieces[current]):  # off this sentence's edge: its neighbour's
+                    current += step
+                    if alone or not 0 <= current < len(pieces) or documents[current] != documents[sentence]:
+                        return taken
+                    word = len(pieces[current]) - 1 if step < 0 else 0
+                word_pieces = pieces[current][word]
+                if total + len(word_pieces) > cap:
+                    return taken
+                taken.append(word_pieces)
+                total += len(word_pieces)
+                word += step
+
+        return gather(-1)[::-1], gather(1)
 
 
 def length_batches(lengths: list[int], batch_size: int, min_fill: float = 0.7) -> list[list[int]]:

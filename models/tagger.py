@@ -86,7 +86,8 @@ class Tagger:
         self.batch_size = batch_size
         self.precision = "fp32"  # as loaded; with_precision changes it
         self.word_pooling = info.get("word_pooling", "first")  # checkpoints before the key: first pieces
-        self.encoder = WordEncoder(tokenizer, info["normalisation"], info["max_length"], info["overlap"])
+        self.encoder = WordEncoder(tokenizer, info["normalisation"], info["max_length"], info["overlap"],
+                                   info.get("context", 0))  # checkpoints before the key read no context
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._transitions = {layer: allowed_transitions(labels) for layer, labels in self.layers.items()}
 
@@ -135,7 +136,8 @@ class Tagger:
         _check_list_of_str(texts, "Tagger.tag expects a list of str (texts)")
         split = [split_sentences(text) for text in texts]
         flat = [sentence for sentences in split for sentence in sentences]
-        predictions = iter(self.predict_words([[word.text for word in sentence] for sentence in flat]))
+        documents = [index for index, sentences in enumerate(split) for _ in sentences]
+        predictions = iter(self.predict_words([[word.text for word in sentence] for sentence in flat], documents))
         docs = []
         for text, sentences in zip(texts, split):
             spans = []
@@ -155,8 +157,11 @@ class Tagger:
         return spans
 
     @torch.inference_mode()
-    def predict_words(self, sentences: list[list[str]]) -> list[WordTags]:
-        """One tag per word per layer for pre-split sentences (what the eval harness scores)."""
+    def predict_words(self, sentences: list[list[str]], documents: list | None = None) -> list[WordTags]:
+        """One tag per word per layer for pre-split sentences (what the eval harness scores).
+
+        documents: one id per sentence; neighbouring sentences with the same id are one text, read as each
+        other's context by a checkpoint trained with `context`. None: each sentence alone."""
         expected = "Tagger.predict_words expects a list of sentences, each a list of str (words)"
         if isinstance(sentences, str) or not isinstance(sentences, (list, tuple)):
             raise TypeError(f"{expected}, got {_describe(sentences)}")
@@ -164,7 +169,8 @@ class Tagger:
             _check_list_of_str(sentence, expected)
         offsets = np.cumsum([0] + [len(words) for words in sentences])
         log_probs = {layer: np.zeros((offsets[-1], len(labels)), dtype=np.float32) for layer, labels in self.layers.items()}
-        windows = [(index, window) for index, encoded in enumerate(self.encoder.encode(sentences)) for window in encoded]
+        windows = [(index, window) for index, encoded in enumerate(self.encoder.encode(sentences, documents))
+                   for window in encoded]
         # longest first, so each batch pads little and memory peaks early
         for members in length_batches([len(window.input_ids) for _, window in windows], self.batch_size):
             batch = [windows[member] for member in members]

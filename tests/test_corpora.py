@@ -22,8 +22,8 @@ def _write(tmp_path: Path, text: str, name: str = "corpus.txt") -> Path:
 def test_reads_tokens_and_tags_in_sentences(tmp_path):
     path = _write(tmp_path, "قال O\nمحمد B-PERS\nعلي I-PERS\n. O\n\nفي O\nدمشق B-LOC\n")
     assert read_conll(path, ENTITIES) == [
-        Sentence(("قال", "محمد", "علي", "."), {"entities": ("O", "B-PERS", "I-PERS", "O")}),
-        Sentence(("في", "دمشق"), {"entities": ("O", "B-LOC")}),
+        Sentence(("قال", "محمد", "علي", "."), {"entities": ("O", "B-PERS", "I-PERS", "O")}, str(path)),
+        Sentence(("في", "دمشق"), {"entities": ("O", "B-LOC")}, str(path)),
     ]
 
 

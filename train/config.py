@@ -20,6 +20,7 @@ DEFAULTS: dict = {
     "normalisation": "basic",  # none | basic | arabert_v02 (per word, see models/text.py)
     "max_length": 128,  # pieces per window, specials included
     "overlap": 32,  # pieces shared by consecutive windows of a long sentence
+    "context": 0,  # pieces of the neighbouring text read (not tagged) on each side of a window (models/encoding.py)
     "word_pooling": "first",  # a word's logits: its first piece's | the mean of its pieces' (models/modeling.py)
     # the word-embedding matrix: train | freeze | seen (train only the rows of pieces the training data uses,
     # see train/embeddings.py; all of a 250k-row matrix doubles a CPU step)
@@ -128,4 +129,8 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> dict:
         raise ConfigError(f"{path}: embeddings must be train, freeze or seen, got {config['embeddings']!r}")
     if config["word_pooling"] not in WORD_POOLINGS:
         raise ConfigError(f"{path}: word_pooling must be one of {WORD_POOLINGS}, got {config['word_pooling']!r}")
+    context = config["context"]
+    if not isinstance(context, int) or isinstance(context, bool) or not 0 <= context < config["max_length"] // 2:
+        raise ConfigError(f"{path}: context must be a whole number of pieces from 0 to under half of max_length "
+                          f"({config['max_length']}), got {context!r}")
     return config

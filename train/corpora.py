@@ -32,6 +32,9 @@ class Sentence:
     words: tuple[str, ...]
     # layer -> one IOB2 tag per word; a layer the corpus does not annotate is absent (not all-O)
     tags: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # the text it comes from (its file): neighbouring sentences of one document lend each other context;
+    # None: it stands alone
+    document: str | None = None
 
 
 def data_root(configured: str | None = None) -> Path:
@@ -77,7 +80,7 @@ def read_conll(path: Path, layers: dict[str, int], types: dict[str, dict[str, st
             fixed, count = to_iob2(raw)
             repaired[layer] += count
             tags[layer] = tuple(fixed)
-        sentences.append(Sentence(tuple(words), tags))
+        sentences.append(Sentence(tuple(words), tags, str(path)))
         words.clear()
         for raw in columns.values():
             raw.clear()

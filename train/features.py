@@ -41,7 +41,7 @@ def build_features(sentences: list[Sentence], encoder: WordEncoder, layers: dict
             raise ValueError(f"{source}: labels {sorted(labels)} of layer {layer!r} are not in the config's label set "
                              f"{layers[layer]}; add their types to the config or map them in configs/corpora.yaml")
     features, origins = [], []
-    windows = encoder.encode([list(sentence.words) for sentence in sentences])
+    windows = encoder.encode([list(sentence.words) for sentence in sentences], [sentence.document for sentence in sentences])
     for index, (sentence, sentence_windows) in enumerate(zip(sentences, windows)):
         for window in sentence_windows:
             feature = {"input_ids": window.input_ids, WINDOW_INDEX: len(features)}

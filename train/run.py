@@ -86,7 +86,8 @@ def layer_f1(gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
 
 def measure(tagger: Tagger, sentences: list[Sentence]) -> dict[str, dict[str, float]]:
     """Per annotated layer, F1 of the tagger's word predictions on `sentences`."""
-    predicted = tagger.predict_words([list(sentence.words) for sentence in sentences])
+    predicted = tagger.predict_words([list(sentence.words) for sentence in sentences],
+                                     [sentence.document for sentence in sentences])
     scores = {}
     for layer in tagger.layers:
         pairs = [(list(s.tags[layer]), p.tags[layer]) for s, p in zip(sentences, predicted) if layer in s.tags]
@@ -309,7 +310,8 @@ def _train(config: dict, out: Path, device: str, precision: str, state: PartialS
     if config["embeddings"] == "freeze":
         encoder.get_input_embeddings().weight.requires_grad_(False)
     model = MultiHeadTagger(encoder, layers, training["dropout"], config["loss_weights"])
-    word_encoder = WordEncoder(tokenizer, config["normalisation"], config["max_length"], config["overlap"])
+    word_encoder = WordEncoder(tokenizer, config["normalisation"], config["max_length"], config["overlap"],
+                               config["context"])
     train_features, _ = build_features(train_sentences, word_encoder, layers, "+".join(config["data"]["train"]),
                                        config["word_pooling"])
     if config["embeddings"] == "seen":
@@ -388,7 +390,8 @@ def _train(config: dict, out: Path, device: str, precision: str, state: PartialS
     model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False).float().eval()
     fold_seen_rows(model.encoder)
     info = {"encoder": config["encoder"], "normalisation": config["normalisation"], "max_length": config["max_length"],
-            "overlap": config["overlap"], "word_pooling": config["word_pooling"], "data": config["data"],
+            "overlap": config["overlap"], "context": config["context"], "word_pooling": config["word_pooling"],
+            "data": config["data"],
             "git_commit": git_commit(), "run": config["name"]}
     if command:  # the model card shows it; without it, the card points at the saved config.yaml
         info["command"] = command
