@@ -57,11 +57,14 @@ def _encoder_section(info: dict, encoder_config: dict | None) -> list[str]:
                           (("model_type", "type"), ("num_hidden_layers", "layers"), ("hidden_size", "hidden size"),
                            ("vocab_size", "vocabulary")) if key in encoder_config)
         lines.append(f"- architecture (config.json): {shape}")
+    context = (f"each reading up to {info['context']} pieces of the neighbouring sentences on either side, "
+               if info.get("context") else "")
+    pooling = ("each word scored by the mean of its pieces' logits" if info.get("word_pooling") == "mean"
+               else "each word labelled on its first piece")
     lines += [f"- one linear head per layer on the encoder's last hidden states; decoding `{info.get('decoding', 'viterbi')}`"
               " (viterbi: the most probable well-formed IOB2 sequence)",
               f"- text normalisation `{info['normalisation']}`; windows of {info['max_length']} pieces overlapping by "
-              f"{info['overlap']}, " + ("each word scored by the mean of its pieces' logits"
-                                        if info.get("word_pooling") == "mean" else "each word labelled on its first piece")]
+              f"{info['overlap']}, " + context + pooling]
     return lines
 
 
@@ -158,7 +161,8 @@ def _limitations_section(info: dict, reports: list[dict]) -> list[str]:
              "- Entities and event triggers are tagged independently: no event arguments, no coreference, "
              "no entity linking.",
              f"- Sentences longer than {info['max_length']} pieces are read in overlapping windows: a word sees "
-             "only its window's context."]
+             "only its window's context." + ("" if info.get("context") else " Each sentence is read alone, without "
+                                             "its neighbours.")]
     if str(info.get("encoder")) == "tiny:bert":
         lines.append("- **A tiny random test model**: do not use its predictions.")
     for report in reports:

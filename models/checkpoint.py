@@ -75,6 +75,9 @@ def read_info(path: Path) -> dict:
         raise CheckpointError(f"{meta_file}: 'layers' must map each layer to its labels, got {info['layers']!r}")
     if info.get("word_pooling", "first") not in WORD_POOLINGS:
         raise CheckpointError(f"{meta_file}: word_pooling must be one of {WORD_POOLINGS}, got {info['word_pooling']!r}")
+    context = info.get("context", 0)
+    if not isinstance(context, int) or isinstance(context, bool) or context < 0:
+        raise CheckpointError(f"{meta_file}: context must be a whole number of pieces >= 0, got {context!r}")
     for layer, labels in info["layers"].items():
         if not isinstance(labels, list) or not labels or len(set(labels)) != len(labels):
             raise CheckpointError(f"{meta_file}: layer {layer!r} needs a list of distinct labels, got {labels!r}")

@@ -251,6 +251,87 @@ def test_batch_keeps_sentence_order(encoder, tokenizer):
         assert encoder.encode([words]) == [windows]
 
 
+# --- context: the neighbouring text read around a window ----------------------------------------------
+
+def _context_of(window, own_words: list[str], tokenizer) -> tuple[list[int], list[int]]:
+    """The pieces a one-window sentence's window reads before and after its own words."""
+    own = [piece for word in own_words for piece in (_pieces_alone(tokenizer, word) or [tokenizer.unk_token_id])]
+    first = window.positions[0]
+    assert window.input_ids[first:first + len(own)] == own
+    return window.input_ids[1:first], window.input_ids[first + len(own):-1]
+
+
+def _flat(tokenizer, words: list[str]) -> list[int]:
+    return [piece for word in words for piece in _pieces_alone(tokenizer, word)]
+
+
+def test_context_reads_the_neighbouring_sentences_of_the_same_document(tokenizer):
+    encoder = WordEncoder(tokenizer, "basic", max_length=32, overlap=8, context=3)
+    sentences = [["اليوم", "قال", "الرئيس", "السوري"], ["في", "دمشق"], ["محمد", "أحمد", "قال", "."]]
+    [[first], [middle], [last]] = encoder.encode(sentences, ["news", "news", "news"])
+    # whole words, at most 3 pieces a side, nearest first: the middle sentence reads the previous one's tail and
+    # the next one's head, but predicts only its own two words
+    before, after = _context_of(middle, sentences[1], tokenizer)
+    assert before == _flat(tokenizer, ["قال", "الرئيس", "السوري"])
+    assert after == _flat(tokenizer, ["محمد", "أحمد", "قال"])
+    assert middle.words == [0, 1]
+    assert _context_of(first, sentences[0], tokenizer) == ([], _flat(tokenizer, ["في", "دمشق", "محمد"]))
+    assert _context_of(last, sentences[2], tokenizer) == (_flat(tokenizer, ["السوري", "في", "دمشق"]), [])
+    # each context piece is a word of its own for mean pooling
+    assert middle.word_starts[:4] == [0, 1, 2, 3]
+
+
+def test_context_takes_whole_words_and_stops_before_one_that_does_not_fit(tokenizer):
+    assert len(_pieces_alone(tokenizer, "سوريا")) > 1
+    encoder = WordEncoder(tokenizer, "basic", max_length=32, overlap=8, context=2)
+    [_, [window]] = encoder.encode([["قال", "سوريا"], ["في"]], [0, 0])
+    assert _context_of(window, ["في"], tokenizer) == ([], [])
+
+
+def test_context_never_crosses_documents_and_none_stands_alone(tokenizer):
+    encoder = WordEncoder(tokenizer, "basic", max_length=32, overlap=8, context=4)
+    sentences = [["قال", "محمد"], ["في", "دمشق"], ["الرئيس", "."]]
+    alone = WordEncoder(tokenizer, "basic", max_length=32, overlap=8).encode(sentences)
+    assert encoder.encode(sentences) == alone  # no document ids: no context
+    assert encoder.encode(sentences, [1, 2, 3]) == alone
+    assert encoder.encode(sentences, [None, None, None]) == alone
+    [[a], [b], [c]] = encoder.encode(sentences, ["x", "x", "y"])
+    assert _context_of(b, sentences[1], tokenizer) == (_flat(tokenizer, ["قال", "محمد"]), [])
+    assert _context_of(c, sentences[2], tokenizer) == ([], [])
+    with pytest.raises(ValueError, match="2 document ids for 3 sentences"):
+        encoder.encode(sentences, ["x", "x"])
+
+
+def test_context_steps_over_empty_sentences(tokenizer):
+    encoder = WordEncoder(tokenizer, "basic", max_length=32, overlap=8, context=4)
+    [[first], [], [last]] = encoder.encode([["قال", "محمد"], [], ["في"]], [0, 0, 0])
+    assert _context_of(last, ["في"], tokenizer) == (_flat(tokenizer, ["قال", "محمد"]), [])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_context_keeps_one_prediction_per_word_within_max_length(tokenizer, seed):
+    rng = random.Random(seed)
+    encoder = WordEncoder(tokenizer, "basic", max_length=32, overlap=8, context=6)
+    sentences = [[rng.choice(VOCAB_WORDS + NEW_WORDS) for _ in range(rng.choice([0, 1, 5, 12, 60]))] for _ in range(12)]
+    encoded = encoder.encode(sentences, [index // 4 for index in range(12)])
+    without = WordEncoder(tokenizer, "basic", max_length=32, overlap=8).encode(sentences)
+    for words, windows, plain in zip(sentences, encoded, without):
+        _check_sentence(tokenizer, windows, words)
+        # the same words, predicted in the same windows; only the text read around them differs
+        assert [window.words for window in windows] == [window.words for window in plain]
+        for window, alone in zip(windows, plain):
+            assert len(window.word_starts) == len(window.input_ids)
+            # each side takes at most half of the room the window leaves, and at most 6 pieces
+            room = 32 - len(alone.input_ids)
+            assert len(window.input_ids) - len(alone.input_ids) <= 2 * min(6, room // 2)
+
+
+@pytest.mark.parametrize("context", [-1, 1.5, True, "4"])
+def test_context_must_be_a_whole_number_of_pieces(tokenizer, context):
+    with pytest.raises(ValueError, match="context must be a whole number of pieces"):
+        WordEncoder(tokenizer, "basic", max_length=32, overlap=8, context=context)
+
+
 # --- length_batches --------------------------------------------------------------------------------
 
 def test_length_batches_longest_first_full_and_little_padding():

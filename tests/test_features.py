@@ -117,6 +117,21 @@ def test_collator_pads_and_masks():
     assert features[1]["input_ids"] == [2, 12, 3]
 
 
+def test_context_words_are_read_but_never_labelled(tokenizer):
+    encoder = WordEncoder(tokenizer, "basic", max_length=16, overlap=4, context=2)
+    first = Sentence(("قال", "محمد"), {"entities": ("O", "B-PERS")}, document="a.txt")
+    second = Sentence(("في", "دمشق"), {"entities": ("O", "B-LOC")}, document="a.txt")
+    other = Sentence(("الجيش", "هاجم"), {"entities": ("B-ORG", "O")}, document="b.txt")
+    features, origins = build_features([first, second, other], encoder, {"entities": ENTITY_LABELS})
+    # [CLS] قال محمد | في دمشق | [SEP]: the first sentence reads the second's words after its own, and the
+    # second reads the first's before; "b.txt" is another text, so neither reads it nor it them
+    assert features[0]["input_ids"][1:-1] == [_pieces(tokenizer, word)[0] for word in ("قال", "محمد", "في", "دمشق")]
+    assert features[0]["labels_entities"] == [IGNORE, 0, 1, IGNORE, IGNORE, IGNORE]
+    assert features[1]["labels_entities"] == [IGNORE, IGNORE, IGNORE, 0, 3, IGNORE]
+    assert (origins[1].words, origins[1].positions) == ([0, 1], [3, 4])
+    assert features[2]["labels_entities"] == [IGNORE, 5, 0, IGNORE]
+
+
 def test_collator_uses_the_given_pad_id():
     features = [{"input_ids": [5], WINDOW_INDEX: 0}, {"input_ids": [5, 6, 7], WINDOW_INDEX: 1}]
     batch = Collator(pad_id=99)(features)

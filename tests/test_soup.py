@@ -65,7 +65,8 @@ def test_the_model_card_lists_the_ingredients(tiny_run: Path, seed7_run: Path, t
     assert "python -m train --config configs/tiny.yaml seed=7" in card
 
 
-@pytest.mark.parametrize("change", [{"word_pooling": "mean"}, {"max_length": 32}, {"normalisation": "none"}])
+@pytest.mark.parametrize("change", [{"word_pooling": "mean"}, {"max_length": 32}, {"normalisation": "none"},
+                                    {"context": 8}])
 def test_checkpoints_that_differ_are_refused(tiny_run: Path, seed7_run: Path, tmp_path: Path, change: dict):
     other = _edit_info(seed7_run, tmp_path / "other", **change)
     [key] = change
