@@ -184,8 +184,10 @@ def compute_use(tagger, articles: list[str], seconds: float) -> dict:
 
     from models.text import split_sentences
 
-    words = [[word.text for word in sentence] for text in articles for sentence in split_sentences(text)]
-    pieces = sum(len(window.input_ids) for encoded in tagger.encoder.encode(words) for window in encoded)
+    split = [split_sentences(text) for text in articles]
+    words = [[word.text for word in sentence] for sentences in split for sentence in sentences]
+    documents = [index for index, sentences in enumerate(split) for _ in sentences]  # as Tagger.tag reads them
+    pieces = sum(len(window.input_ids) for encoded in tagger.encoder.encode(words, documents) for window in encoded)
     weights = sum(module.weight.numel() for name, module in tagger.model.named_modules()
                   if isinstance(module, torch.nn.Linear) and ".layer." in name)
     achieved = 2 * weights * pieces / seconds / 1e9
