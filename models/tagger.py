@@ -167,6 +167,12 @@ class Tagger:
             raise TypeError(f"{expected}, got {_describe(sentences)}")
         for sentence in sentences:
             _check_list_of_str(sentence, expected)
+        if documents is not None:
+            wanted = f"Tagger.predict_words: documents must be a list of one id per sentence ({len(sentences)})"
+            if not isinstance(documents, (list, tuple)):
+                raise TypeError(f"{wanted}, got {_describe(documents)}")
+            if len(documents) != len(sentences):
+                raise ValueError(f"{wanted}, got {len(documents)} ids")
         offsets = np.cumsum([0] + [len(words) for words in sentences])
         log_probs = {layer: np.zeros((offsets[-1], len(labels)), dtype=np.float32) for layer, labels in self.layers.items()}
         windows = [(index, window) for index, encoded in enumerate(self.encoder.encode(sentences, documents))

@@ -59,6 +59,14 @@ def test_the_tagger_reads_neighbours_within_a_text_never_across_texts(context_ru
     assert tagger.predict_words(words, ["text", "text"]) != tagger.predict_words(words)
 
 
+@pytest.mark.parametrize("documents, error, says", [("ab", TypeError, "got str"), (7, TypeError, "got int"),
+                                                     ([0], ValueError, "got 1 ids"), ([0, 0, 0], ValueError, "got 3 ids")])
+def test_document_ids_must_be_one_per_sentence(context_run: Path, documents, error, says):
+    tagger = Tagger.load(context_run, precision="fp32")
+    with pytest.raises(error, match=rf"documents must be a list of one id per sentence \(2\), {says}"):
+        tagger.predict_words([["قال", "محمد"], ["في"]], documents)
+
+
 def test_eval_reads_the_sentences_of_a_file_as_one_text(context_run: Path, tiny_data_root: Path):
     from eval.harness import evaluate_with_predictions
 
