@@ -182,11 +182,10 @@ def compute_use(tagger, articles: list[str], seconds: float) -> dict:
     Near the peak, no implementation at the same precision can be much faster, the pipeline's included."""
     import torch
 
+    from models.tagger import sentence_words
     from models.text import split_sentences
 
-    split = [split_sentences(text) for text in articles]
-    words = [[word.text for word in sentence] for sentences in split for sentence in sentences]
-    documents = [index for index, sentences in enumerate(split) for _ in sentences]  # as Tagger.tag reads them
+    words, documents = sentence_words([split_sentences(text) for text in articles])  # as Tagger.tag reads them
     pieces = sum(len(window.input_ids) for encoded in tagger.encoder.encode(words, documents) for window in encoded)
     weights = sum(module.weight.numel() for name, module in tagger.model.named_modules()
                   if isinstance(module, torch.nn.Linear) and ".layer." in name)

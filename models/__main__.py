@@ -10,7 +10,7 @@ from pathlib import Path
 from models.checkpoint import CheckpointError
 from models.html import write_docs_html
 from models.precision import PRECISIONS
-from models.tagger import Doc, Tagger
+from models.tagger import Doc, Tagger, sentence_words
 from models.text import decode_utf8, split_sentences
 
 
@@ -57,8 +57,7 @@ def to_record(document_id: str, doc: Doc, layers: list[str]) -> dict:
 def to_conll(tagger: Tagger, text: str) -> str:
     """CoNLL: one word per line with one tag column per layer, a blank line after each sentence."""
     sentences = split_sentences(text)
-    # one text: its sentences are neighbours (context, for a checkpoint that reads it)
-    predicted = tagger.predict_words([[word.text for word in sentence] for sentence in sentences], [0] * len(sentences))
+    predicted = tagger.predict_words(*sentence_words([sentences]))
     blocks = []
     for sentence, tags in zip(sentences, predicted):
         rows = zip([word.text for word in sentence], *(tags.tags[layer] for layer in tagger.layers))

@@ -71,6 +71,14 @@ def _check_list_of_str(value, expected: str) -> None:
             raise TypeError(f"{expected}, got a {_describe(item)} among them")
 
 
+def sentence_words(split: list[list[list[Word]]]) -> tuple[list[list[str]], list[int]]:
+    """The words of every sentence of some split texts, and each sentence's text index: the document ids that let
+    the sentences of one text, and only those, be read as each other's context (predict_words)."""
+    words = [[word.text for word in sentence] for sentences in split for sentence in sentences]
+    documents = [index for index, sentences in enumerate(split) for _ in sentences]
+    return words, documents
+
+
 class Tagger:
     def __init__(self, model, tokenizer, info: dict, device: str | torch.device = "cpu", batch_size: int = 32,
                  decoding: str | None = None):
@@ -135,9 +143,7 @@ class Tagger:
         """Tag many texts; sentences of all texts are batched together."""
         _check_list_of_str(texts, "Tagger.tag expects a list of str (texts)")
         split = [split_sentences(text) for text in texts]
-        flat = [sentence for sentences in split for sentence in sentences]
-        documents = [index for index, sentences in enumerate(split) for _ in sentences]
-        predictions = iter(self.predict_words([[word.text for word in sentence] for sentence in flat], documents))
+        predictions = iter(self.predict_words(*sentence_words(split)))
         docs = []
         for text, sentences in zip(texts, split):
             spans = []
