@@ -186,6 +186,17 @@ def test_shipped_configs_load(path):
     assert isinstance(config["training"]["learning_rate"], float)
 
 
+def test_gpu_default_trains_what_the_offline_default_trains():
+    # `make train` (AraBERT, GPU) is the path to the event target: it must tag both layers, with the same label
+    # lists and data as `make demo`'s offline model, so the two are compared like for like
+    gpu, offline = load_config(CONFIGS / "arabertv02.yaml"), load_config(CONFIGS / "e5-small-offline.yaml")
+    assert gpu["layers"] == offline["layers"] and list(gpu["layers"]) == ["entities", "events"]
+    assert gpu["data"] == offline["data"]
+    assert gpu["encoder"] == "aubmindlab/bert-base-arabertv02"
+    entities_only = load_config(CONFIGS / "arabertv02-entities.yaml")
+    assert list(entities_only["layers"]) == ["entities"] and entities_only["encoder"] == gpu["encoder"]
+
+
 def test_null_removes_a_layer():
     config = load_config(CONFIGS / "e5-small-offline.yaml", ["layers.entities=null", "name=events-only"])
     assert list(config["layers"]) == ["events"] and len(config["layers"]["events"]) == 33
