@@ -89,6 +89,20 @@ def read_info(path: Path) -> dict:
     return info
 
 
+def load_tokenizer(path: Path) -> PreTrainedTokenizerFast:
+    """A checkpoint's fast tokenizer, from its tokenizer.json and nothing else: without that file transformers
+    would rebuild one from other files (vocab.txt, ...) with its own defaults, so it is required."""
+    if not (path / TOKENIZER_FILE).is_file():
+        raise CheckpointError(f"{path}: {TOKENIZER_FILE} is missing")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    except Exception as err:  # transformers raises several types for a broken tokenizer folder
+        raise CheckpointError(f"{path}: the tokenizer files do not load: {err}") from err
+    if not tokenizer.is_fast:
+        raise CheckpointError(f"{path}: {TOKENIZER_FILE} (a fast tokenizer) does not load as one")
+    return tokenizer
+
+
 def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[MultiHeadTagger, PreTrainedTokenizerFast, dict]:
     """Model (in eval mode), tokenizer and info of a checkpoint folder, each file checked."""
     path = Path(path)
@@ -98,16 +112,10 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[Mul
         if pickled:
             raise CheckpointError(f"{path}: {WEIGHTS_FILE} is missing; only safetensors weights are loaded, never "
                                   f"pickle files such as {pickled} (unpickling can run code)")
-    for needed in ("config.json", WEIGHTS_FILE, HEADS_FILE, TOKENIZER_FILE):
+    for needed in ("config.json", WEIGHTS_FILE, HEADS_FILE):
         if not (path / needed).is_file():
             raise CheckpointError(f"{path}: {needed} is missing")
-    # tokenizer.json is required above, so transformers never rebuilds a tokenizer from other files
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-    except Exception as err:  # transformers raises several types for a broken tokenizer folder
-        raise CheckpointError(f"{path}: the tokenizer files do not load: {err}") from err
-    if not tokenizer.is_fast:
-        raise CheckpointError(f"{path}: {TOKENIZER_FILE} (a fast tokenizer) does not load as one")
+    tokenizer = load_tokenizer(path)
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=False)
         encoder = AutoModel.from_config(config, trust_remote_code=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from models.checkpoint import CheckpointError, read_info
+from models.checkpoint import CheckpointError, load_tokenizer, read_info
 
 ONNX_FILE = "model.onnx"
 INPUT_NAMES = ("input_ids", "attention_mask")
@@ -43,16 +43,12 @@ class OnnxTaggerModel:
 
 def load_onnx_checkpoint(path: str | Path, onnx_file: str | Path | None = None, threads: int | None = None):
     """(OnnxTaggerModel, tokenizer, info) of a checkpoint folder; the graph defaults to path/model.onnx."""
-    from transformers import AutoTokenizer
-
     path = Path(path)
     info = read_info(path)
     onnx_file = Path(onnx_file) if onnx_file is not None else path / ONNX_FILE
     if not onnx_file.is_file():
         raise CheckpointError(f"{onnx_file} is missing: write it with "
                               f"python -m train.export --checkpoint {path} --onnx {onnx_file}")
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-    if not tokenizer.is_fast:
-        raise CheckpointError(f"{path}: tokenizer.json (a fast tokenizer) is missing")
+    tokenizer = load_tokenizer(path)
     model = OnnxTaggerModel(onnx_file, list(info["layers"]), threads)
     return model, tokenizer, info

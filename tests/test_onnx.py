@@ -1,6 +1,8 @@
 """ONNX export of a whole checkpoint (encoder + every head) and the Tagger on onnxruntime, on the tiny model."""
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,19 @@ def test_tagger_on_onnxruntime_finds_the_same_spans(onnx_checkpoint: Path, tiny_
 def test_missing_graph_says_how_to_make_it(tiny_run: Path, tmp_path: Path):
     with pytest.raises(CheckpointError, match="train.export"):
         Tagger.load_onnx(tiny_run / "model", onnx_file=tmp_path / "missing.onnx")
+
+
+def test_no_tokenizer_json_is_an_error_not_a_rebuilt_tokenizer(onnx_checkpoint: Path, tmp_path: Path):
+    # as Tagger.load: from a vocab.txt and a BertTokenizer class transformers would build a fast tokenizer with
+    # its own defaults (lower-casing, accent stripping) that the graph was never trained with
+    folder = tmp_path / "model"
+    shutil.copytree(onnx_checkpoint, folder)
+    tokenizer = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    vocab = sorted(tokenizer["model"]["vocab"], key=tokenizer["model"]["vocab"].get)
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    (folder / "tokenizer.json").unlink()
+    config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "tokenizer_class": "BertTokenizer"}),
+                                                  encoding="utf-8")
+    with pytest.raises(CheckpointError, match="tokenizer.json is missing"):
+        Tagger.load_onnx(folder)
