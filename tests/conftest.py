@@ -47,6 +47,21 @@ def tiny_tokenizer(words: list[str], vocab_size: int = 300):
     return tiny_encoder({"vocab_size": vocab_size}, words)[1]
 
 
+def tokenizer_json_to_vocab_txt(folder: Path) -> None:
+    """Leave a checkpoint folder as AraBERT's are: a vocab.txt and a BertTokenizer class, no tokenizer.json.
+    From those, transformers would silently build a tokenizer with its own defaults (lower-casing, accent
+    stripping); the loaders must refuse instead."""
+    import json
+
+    tokenizer = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    vocab = sorted(tokenizer["model"]["vocab"], key=tokenizer["model"]["vocab"].get)
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    (folder / "tokenizer.json").unlink()
+    config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "tokenizer_class": "BertTokenizer"}),
+                                                  encoding="utf-8")
+
+
 def write_conll(path: Path, sentences: list[list[tuple[str, ...]]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n\n".join("\n".join(" ".join(row) for row in sentence) for sentence in sentences), encoding="utf-8")

@@ -25,6 +25,7 @@ from models.checkpoint import HEADS_FILE, TAGGER_FILE, CheckpointError, load_che
 from models.tagger import Doc
 from models.text import split_words
 from train.corpora import Sentence
+from conftest import tokenizer_json_to_vocab_txt
 
 ROOT = Path(__file__).resolve().parents[1]
 SHADDA, FATHA, TANWIN_FATH, TATWEEL = "\u0651", "\u064e", "\u064b", "\u0640"
@@ -282,15 +283,7 @@ def test_pickle_weights_are_refused_and_never_unpickled(broken, monkeypatch):
 
 
 def test_no_tokenizer_json_is_an_error_not_a_rebuilt_tokenizer(broken):
-    # As in AraBERT's folders: a BertTokenizer class and a vocab.txt, from which transformers would silently
-    # rebuild a tokenizer with its own defaults (lower-casing, accent stripping); refuse instead.
-    tokenizer = json.loads((broken / "tokenizer.json").read_text(encoding="utf-8"))
-    vocab = sorted(tokenizer["model"]["vocab"], key=tokenizer["model"]["vocab"].get)
-    (broken / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    (broken / "tokenizer.json").unlink()
-    tokenizer_config = json.loads((broken / "tokenizer_config.json").read_text(encoding="utf-8"))
-    (broken / "tokenizer_config.json").write_text(json.dumps({**tokenizer_config, "tokenizer_class": "BertTokenizer"}),
-                                                  encoding="utf-8")
+    tokenizer_json_to_vocab_txt(broken)
     with pytest.raises(CheckpointError, match="tokenizer.json is missing"):
         Tagger.load(broken, device="cpu")
 

@@ -1,7 +1,6 @@
 """ONNX export of a whole checkpoint (encoder + every head) and the Tagger on onnxruntime, on the tiny model."""
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from models import Tagger  # noqa: E402
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
 from models.onnx_runtime import ONNX_FILE, load_onnx_checkpoint  # noqa: E402
 from train.corpora import load_split  # noqa: E402
+from conftest import tokenizer_json_to_vocab_txt  # noqa: E402
 from train.export import main as export_main  # noqa: E402
 
 SENTENCES = ["أعلن محمد في دمشق", "في", "وقال أحمد علي إن القوات استعادت السيطرة على مدينة دير الزور اليوم في هجوم",
@@ -89,16 +89,8 @@ def test_missing_graph_says_how_to_make_it(tiny_run: Path, tmp_path: Path):
 
 
 def test_no_tokenizer_json_is_an_error_not_a_rebuilt_tokenizer(onnx_checkpoint: Path, tmp_path: Path):
-    # as Tagger.load: from a vocab.txt and a BertTokenizer class transformers would build a fast tokenizer with
-    # its own defaults (lower-casing, accent stripping) that the graph was never trained with
     folder = tmp_path / "model"
     shutil.copytree(onnx_checkpoint, folder)
-    tokenizer = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
-    vocab = sorted(tokenizer["model"]["vocab"], key=tokenizer["model"]["vocab"].get)
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    (folder / "tokenizer.json").unlink()
-    config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
-    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "tokenizer_class": "BertTokenizer"}),
-                                                  encoding="utf-8")
+    tokenizer_json_to_vocab_txt(folder)
     with pytest.raises(CheckpointError, match="tokenizer.json is missing"):
         Tagger.load_onnx(folder)
