@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny synthetic corpus laid out like ../shared/data, and a tiny trained checkpoint."""
 from __future__ import annotations
 
+import json
 import os
 import random
 from pathlib import Path
@@ -51,8 +52,6 @@ def tokenizer_json_to_vocab_txt(folder: Path) -> None:
     """Leave a checkpoint folder as AraBERT's are: a vocab.txt and a BertTokenizer class, no tokenizer.json.
     From those, transformers would silently build a tokenizer with its own defaults (lower-casing, accent
     stripping); the loaders must refuse instead."""
-    import json
-
     tokenizer = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
     vocab = sorted(tokenizer["model"]["vocab"], key=tokenizer["model"]["vocab"].get)
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")

@@ -293,8 +293,7 @@ def run(config: dict, overwrite: bool = False, resume: bool = False, command: st
         # A process that exits with its process group alive can abort in the group's threads at interpreter
         # exit ("terminate called without an active exception", SIGABRT): seen once on rank 1, which ends
         # while the main process still exports. No collective follows here, so each process closes its own.
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+        state.destroy_process_group()
 
 
 def _train(config: dict, out: Path, device: str, precision: str, state: PartialState, checkpoint: Path | None,
