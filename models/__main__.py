@@ -7,7 +7,6 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from models.checkpoint import CheckpointError
 from models.html import write_docs_html
 from models.precision import PRECISIONS
 from models.tagger import Doc, Tagger, sentence_words
@@ -99,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         documents = read_inputs(args.inputs)
         tagger = Tagger.load(args.checkpoint, batch_size=args.batch_size, precision=args.precision)
-    except (InputError, CheckpointError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError) as err:  # InputError, CheckpointError, a bad --batch-size
         print(f"error: {err}", file=sys.stderr)
         return 2
     layers = list(tagger.layers)
