@@ -5,16 +5,16 @@ import json
 import time
 from pathlib import Path
 
+from eval.arguments import argument_scores, event_accuracy, format_argument_scores, rule_arguments
 from eval.html import write_comparison
 from eval.metrics import format_markdown, format_table, score_layer, trigger_scores
 from eval.plots import plot_confusion, plot_per_type_f1
 from eval.spans import confusion_matrix
-from models.labels import types_of
+from models.arguments import ENTITY_LAYER, TRIGGER_LAYER
+from models.labels import chunks, types_of
 from models.tagger import Tagger, WordTags
 from train.corpora import Sentence
 
-ENTITY_LAYER = "entities"
-EVENT_LAYER = "events"
 
 
 def check_labels(tagger: Tagger, sentences: list[Sentence], data: str) -> None:
@@ -55,12 +55,53 @@ def evaluate_with_predictions(tagger: Tagger, sentences: list[Sentence], data: s
             assert len(gold_tags) == len(pred_tags), \
                 f"{data}: sentence {index} has {len(gold_tags)} words but {len(pred_tags)} predictions"
         scores = score_layer(gold, pred)
-        if layer == EVENT_LAYER:
+        if layer == TRIGGER_LAYER:
             scores["triggers"] = trigger_scores(gold, pred)
         report["layers"][layer] = scores
     if not report["layers"]:
         raise ValueError(f"{data} annotates none of the checkpoint's layers {list(tagger.layers)}")
+    if tagger.roles and any(sentence.arguments is not None for sentence in sentences):
+        report["arguments"] = argument_report(tagger, sentences, predicted, report["layers"])
     return report, predicted
+
+
+def argument_report(tagger: Tagger, sentences: list[Sentence], predicted: list[WordTags], layers: dict) -> dict:
+    """Argument scores on the sentences that annotate arguments: end to end (predicted triggers and entities),
+    with the gold ones given (the linking alone), the rule baseline both ways, and the events a reader
+    would find fully right. End to end is bounded by the two layers, so their F1s' product stands beside it."""
+    annotated = [index for index, sentence in enumerate(sentences) if sentence.arguments is not None]
+
+    def spans(tags: dict, layer: str) -> list[tuple[int, int, str]]:
+        return chunks(list(tags[layer])) if layer in tags else []
+
+    gold_mentions = [{layer: spans(sentence.tags, layer) for layer in (TRIGGER_LAYER, ENTITY_LAYER)}
+                     for sentence in sentences]
+    predicted_mentions = [{layer: spans(tags.tags, layer) for layer in (TRIGGER_LAYER, ENTITY_LAYER)}
+                          for tags in predicted]
+    linked = tagger.predict_words([list(sentence.words) for sentence in sentences],
+                                  [sentence.document for sentence in sentences], mentions=gold_mentions)
+    gold = [sentences[index].arguments for index in annotated]
+
+    def baseline(mentions: list[dict]) -> dict:
+        return argument_scores(gold, [rule_arguments(list(sentences[index].words), mentions[index][TRIGGER_LAYER],
+                                                     mentions[index][ENTITY_LAYER]) for index in annotated])
+
+    end_to_end = [predicted[index].arguments for index in annotated]
+    events = [gold_mentions[index][TRIGGER_LAYER] for index in annotated]
+    return {
+        "n_sentences": len(annotated),
+        "n_unannotated_sentences": len(sentences) - len(annotated),
+        "gold_mentions": argument_scores(gold, [linked[index].arguments for index in annotated]),
+        "end_to_end": argument_scores(gold, end_to_end),
+        "layers_f1_product": round(layers[ENTITY_LAYER]["micro_f1"] * layers[TRIGGER_LAYER]["micro_f1"], 6)
+        if {ENTITY_LAYER, TRIGGER_LAYER} <= layers.keys() else None,
+        "events_fully_right": {
+            "gold_mentions": event_accuracy(events, events, gold, [linked[index].arguments for index in annotated]),
+            "end_to_end": event_accuracy(events, [predicted_mentions[index][TRIGGER_LAYER] for index in annotated],
+                                         gold, end_to_end),
+        },
+        "rule_baseline": {"gold_mentions": baseline(gold_mentions), "end_to_end": baseline(predicted_mentions)},
+    }
 
 
 def report_stem(report: dict) -> str:
@@ -104,4 +145,18 @@ def render(report: dict, formatter=format_table) -> str:
         if triggers:
             parts.append("\n".join(f"{bullet}trigger {name}: F1 {100 * value['f1']:.2f} (P {100 * value['precision']:.2f}, "
                                    f"R {100 * value['recall']:.2f})" for name, value in triggers.items()))
+    arguments = report.get("arguments")
+    if arguments:
+        markdown = formatter is not format_table
+        for view, words in (("gold_mentions", "gold triggers and entities given"),
+                            ("end_to_end", "predicted triggers and entities")):
+            parts.append(format_argument_scores(f"{report['data']} arguments, {words}{precision}", arguments[view],
+                                                markdown))
+            right = arguments["events_fully_right"][view]
+            baseline = arguments["rule_baseline"][view]["labelled"]["f1"]
+            parts.append(f"{bullet}events fully right (subtype and every argument): {100 * right['accuracy']:.2f}% of "
+                         f"{right['events']}\n{bullet}rule baseline, same view: labelled F1 {100 * baseline:.2f}")
+        if arguments["layers_f1_product"] is not None:
+            parts.append(f"{bullet}end to end is bounded by the layers: entity F1 x event F1 = "
+                         f"{100 * arguments['layers_f1_product']:.2f}")
     return "\n\n".join(parts)

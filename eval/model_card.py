@@ -65,6 +65,10 @@ def _encoder_section(info: dict, encoder_config: dict | None) -> list[str]:
               " (viterbi: the most probable well-formed IOB2 sequence)",
               f"- text normalisation `{info['normalisation']}`; windows of {info['max_length']} pieces overlapping by "
               f"{info['overlap']}, " + context + pooling]
+    if info.get("roles"):
+        lines.append("- an argument head on the same encoder pass: every (event trigger, entity) pair of a sentence "
+                     "scored as " + ", ".join(info["roles"]) + " or none, from the two spans' mean piece states, their "
+                     "product, the trigger's subtype, the entity's type and their distance in words")
     return lines
 
 
@@ -83,6 +87,9 @@ def _labels_section(info: dict) -> list[str]:
     for layer, labels in info["layers"].items():
         types = types_of(labels)
         lines.append(f"- `{layer}`: {len(types)} types, {len(labels)} IOB2 labels: {', '.join(types)}")
+    if info.get("roles"):
+        lines.append(f"- `arguments`: each event linked to the named entities of its sentence that take part in it, as "
+                     f"{', '.join(info['roles'])}")
     return lines
 
 
@@ -93,7 +100,8 @@ def _metrics_section(info: dict, reports: list[dict], folder: Path) -> list[str]
         lines += ["Measured by the training run:", "", "| split | layer | F1 | F1 strict |", "|---|---|---:|---:|"]
         for split, layers in measured.items():
             for layer, scores in layers.items():
-                lines.append(f"| {split} | {layer} | {100 * scores['f1']:.2f} | {100 * scores.get('f1_strict', 0):.2f} |")
+                strict = f"{100 * scores['f1_strict']:.2f}" if "f1_strict" in scores else "-"  # arguments: no IOB2
+                lines.append(f"| {split} | {layer} | {100 * scores['f1']:.2f} | {strict} |")
         lines.append("")
     for report in reports:
         lines += [render(report, functools.partial(format_markdown, heading="###")), ""]
@@ -158,8 +166,11 @@ def _limitations_section(info: dict, reports: list[dict]) -> list[str]:
              "other sources.",
              "- Flat spans of whole words: no nested entities, no splitting of attached clitics (a span covering "
              "`وبغداد` includes the `و`), and one label per word per layer.",
-             "- Entities and event triggers are tagged independently: no event arguments, no coreference, "
-             "no entity linking.",
+             ("- Event arguments link a trigger only to named entities of its own sentence (not to pronouns or common "
+              "nouns such as `القوات`); a pair whose spans no single window reads whole is scored at inference but "
+              "was not trained on. No coreference, no entity linking." if info.get("roles") else
+              "- Entities and event triggers are tagged independently: no event arguments, no coreference, "
+              "no entity linking."),
              f"- Sentences longer than {info['max_length']} pieces are read in overlapping windows: a word sees "
              "only its window's context." + ("" if info.get("context") else " Each sentence is read alone, without "
                                              "its neighbours.")]
@@ -189,6 +200,8 @@ def render_model_card(info: dict, reports: list[dict], config: dict | None, chec
               "from models import Tagger  # the arabic-news-tagger repository",
               f'doc = Tagger.load("{_shown(checkpoint)}")("أعلن التلفزيون الرسمي السوري أن القوات استعادت مدينة دير الزور")',
               "print(doc.entities)",
+              *(["print(doc.arguments)  # each event's participants: Argument(event, entity, role, score)"]
+                if info.get("roles") else []),
               "```", "",
               f"Command line: `python -m models --checkpoint {_shown(checkpoint)} article.txt --html tagged.html`. One "
               f"layer as a plain transformers model: `python -m train.export --checkpoint {_shown(checkpoint)} "

@@ -33,11 +33,16 @@ class SpanMatch:
 
     @property
     def outcome(self) -> str:
-        if self.gold is None:
-            return SPURIOUS
-        if self.predicted is None:
-            return MISSED
-        return CORRECT if self.gold == self.predicted else WRONG_TYPE
+        return outcome_of(self.gold, self.predicted)
+
+
+def outcome_of(gold: str | None, predicted: str | None) -> str:
+    """What a gold label and a predicted one at the same place (None: nothing there) make of it."""
+    if gold is None:
+        return SPURIOUS
+    if predicted is None:
+        return MISSED
+    return CORRECT if gold == predicted else WRONG_TYPE
 
 
 def match_spans(gold_tags: Sequence[str], predicted_tags: Sequence[str]) -> list[SpanMatch]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from models.html import write_docs_html
 from models.precision import PRECISIONS
-from models.tagger import Doc, Tagger, sentence_words
+from models.tagger import Doc, Span, Tagger, sentence_words
 from models.text import decode_utf8, split_sentences
 
 
@@ -46,10 +46,20 @@ def read_inputs(paths: list[Path]) -> list[tuple[str, str]]:
     return documents
 
 
-def to_record(document_id: str, doc: Doc, layers: list[str]) -> dict:
+def span_record(span: Span) -> dict:
+    """A span as JSON: label, start, end (character offsets into the document's text), text, score."""
+    return {key: value for key, value in asdict(span).items() if key != "layer"}
+
+
+def to_record(document_id: str, doc: Doc, layers: list[str], arguments: bool = False) -> dict:
+    """One JSONL record; with `arguments` (a checkpoint with roles) also each event's participants, their ends
+    written as in the layers' lists, so an argument finds its spans by equality."""
     record = {"id": document_id, "text": doc.text}
     for layer in layers:
-        record[layer] = [{key: value for key, value in asdict(span).items() if key != "layer"} for span in doc.layer(layer)]
+        record[layer] = [span_record(span) for span in doc.layer(layer)]
+    if arguments:
+        record["arguments"] = [{"event": span_record(argument.event), "entity": span_record(argument.entity),
+                                "role": argument.role, "score": argument.score} for argument in doc.arguments]
     return record
 
 
@@ -65,12 +75,16 @@ def to_conll(tagger: Tagger, text: str) -> str:
 
 
 def show(document_id: str, doc: Doc, layers: list[str]) -> str:
-    """A readable summary: each layer's spans, one per line, in text order."""
+    """A readable summary: each layer's spans, one per line, in text order; under each event its participants."""
     lines = [f"== {document_id}"]
     for layer in layers:
         spans = doc.layer(layer)
         lines.append(f"-- {layer}: {len(spans)}")
-        lines.extend(f"   {span.label:<10} {span.text}   [{span.start}:{span.end}] {span.score:.2f}" for span in spans)
+        width = max([10, *(len(span.label) for span in spans)])  # event subtypes run longer than entity types
+        for span in spans:
+            lines.append(f"   {span.label:<{width}} {span.text}   [{span.start}:{span.end}] {span.score:.2f}")
+            lines.extend(f"      {argument.role:<8} {argument.entity.text}   [{argument.entity.start}:"
+                         f"{argument.entity.end}] {argument.score:.2f}" for argument in doc.arguments_of(span))
     return "\n".join(lines)
 
 
@@ -79,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m models",
         description="Tag raw Arabic text: each input .txt file is one document, each line of a .jsonl file one "
                     "{\"text\": ..., \"id\": ...} record. Writes JSONL, one record per document with its spans "
-                    "per layer (text, label, character offsets start/end into the raw text, score); with --html "
-                    "also a self-contained HTML page of the articles, right to left, spans coloured by type.")
+                    "per layer (text, label, character offsets start/end into the raw text, score) and, for a "
+                    "checkpoint with roles, \"arguments\": each {event, entity, role, score}, its event and entity "
+                    "written as in the layers' lists; with --html also a self-contained HTML page of the "
+                    "articles, right to left, spans coloured by type, each event with its participants.")
     parser.add_argument("inputs", nargs="+", type=Path, help=".txt or .jsonl files, or - for standard input")
     parser.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint folder, e.g. runs/e5-small-offline/model")
     parser.add_argument("--out", type=Path, default=None, help="JSONL output file (default: standard output)")
@@ -88,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="jsonl: one record per document with spans per layer; conll: word<TAB>tag per layer")
     parser.add_argument("--html", type=Path, default=None,
                         help="also write the tagged documents as one self-contained HTML page (no network needed)")
-    parser.add_argument("--show", action="store_true", help="also print the spans readably (to standard error with no --out)")
+    parser.add_argument("--show", action="store_true",
+                        help="also print the spans readably, each event with its participants (to standard error "
+                             "with no --out)")
     parser.add_argument("--batch-size", type=int, default=32, help="windows (sentences, or parts of long ones) per forward pass (default: 32)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="auto (default): bf16 where the CPU has AMX or AVX512-BF16 or on a GPU, else fp32; "
@@ -106,17 +124,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.format == "conll":
         output = "\n".join(to_conll(tagger, text) for _, text in documents)
     else:
-        output = "".join(json.dumps(to_record(document_id, doc, layers), ensure_ascii=False) + "\n"
-                         for (document_id, _), doc in zip(documents, docs))
+        records = (to_record(document_id, doc, layers, arguments=bool(tagger.roles))
+                   for (document_id, _), doc in zip(documents, docs))
+        output = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(output, encoding="utf-8")
     else:
         sys.stdout.write(output)
     if args.html:
+        participants = ", over an event for its participants" if tagger.roles else ""
         write_docs_html(args.html, list(zip([document_id for document_id, _ in documents], docs)), tagger.layers,
                         title=f"Tagged with {args.checkpoint}",
-                        note=f"{len(docs)} documents; hover over a span for its score.")
+                        note=f"{len(docs)} documents; hover over a span for its score{participants}.",
+                        arguments=bool(tagger.roles))
     if args.show:
         report = sys.stdout if args.out else sys.stderr
         for (document_id, _), doc in zip(documents, docs):

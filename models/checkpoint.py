@@ -2,7 +2,7 @@
 
 A folder that plain transformers reads (`AutoModel.from_pretrained(dir)` gives the encoder,
 `AutoTokenizer.from_pretrained(dir)` the tokenizer), plus two files of ours:
-  heads.safetensors  one linear head per layer
+  heads.safetensors  one linear head per layer, and the argument head's weights (`arguments.*`) if it has one
   tagger.json        layers and their labels, normalisation, window and overlap, word pooling, what the run
                      measured, and the sha256 of both weight files (a corrupted byte fails the load instead
                      of changing predictions)
@@ -19,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerFast
 
+from models.arguments import ARGUMENT_KEY, roles_problem
 from models.labels import TagError, split_tag
 from models.modeling import WORD_POOLINGS, MultiHeadTagger
 
@@ -41,11 +42,13 @@ def save_checkpoint(model: MultiHeadTagger, tokenizer: PreTrainedTokenizerFast, 
     out_dir.mkdir(parents=True, exist_ok=True)
     model.encoder.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
+    modules = {**model.heads, **({ARGUMENT_KEY: model.argument_head} if model.argument_head is not None else {})}
     heads = {f"{name}.{key}": tensor.detach().contiguous().cpu()
-             for name, head in model.heads.items() for key, tensor in head.state_dict().items()}
+             for name, head in modules.items() for key, tensor in head.state_dict().items()}
     save_file(heads, str(out_dir / HEADS_FILE))
     digests = {name: sha256(out_dir / name) for name in (WEIGHTS_FILE, HEADS_FILE)}
-    meta = {"format": FORMAT_VERSION, "layers": model.layers, "loss_weights": model.loss_weights, **info,
+    roles = {"roles": model.roles} if model.roles else {}
+    meta = {"format": FORMAT_VERSION, "layers": model.layers, **roles, "loss_weights": model.loss_weights, **info,
             "sha256": digests}
     (out_dir / TAGGER_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
@@ -78,6 +81,9 @@ def read_info(path: Path) -> dict:
     context = info.get("context", 0)
     if not isinstance(context, int) or isinstance(context, bool) or context < 0:
         raise CheckpointError(f"{meta_file}: context must be a whole number of pieces >= 0, got {context!r}")
+    problem = roles_problem(info.get("roles", []), info["layers"])
+    if problem:
+        raise CheckpointError(f"{meta_file}: {problem}")
     for layer, labels in info["layers"].items():
         if not isinstance(labels, list) or not labels or len(set(labels)) != len(labels):
             raise CheckpointError(f"{meta_file}: layer {layer!r} needs a list of distinct labels, got {labels!r}")
@@ -130,7 +136,8 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[Mul
         heads = load_file(str(path / HEADS_FILE))
     except (OSError, SafetensorError, RuntimeError, ValueError) as err:
         raise CheckpointError(f"{path}: weights do not load (truncated or corrupted?): {err}") from err
-    model = MultiHeadTagger(encoder, info["layers"], loss_weights=info.get("loss_weights"))  # drops any pooler
+    model = MultiHeadTagger(encoder, info["layers"], loss_weights=info.get("loss_weights"),
+                            roles=info.get("roles"))  # drops any pooler
     # strict load: every encoder weight must come from the file, never from random initialisation
     # assign: the loaded tensors become the parameters instead of being copied into the randomly initialised
     # ones, so peak memory holds the weights once, not twice (cast first: assign would keep the file's dtype)
@@ -155,6 +162,14 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[Mul
             model.heads[name].load_state_dict({"weight": weight, "bias": heads[f"{name}.bias"]})
         except (KeyError, RuntimeError) as err:  # no bias, or a head made for another hidden size
             raise CheckpointError(f"{path / HEADS_FILE}: the head of layer {name!r} does not fit: {err}") from err
+    if model.argument_head is not None:
+        prefix = f"{ARGUMENT_KEY}."
+        weights = {key[len(prefix):]: value for key, value in heads.items() if key.startswith(prefix)}
+        try:
+            model.argument_head.load_state_dict(weights)
+        except RuntimeError as err:  # missing, unexpected or misshapen weights
+            raise CheckpointError(f"{path / HEADS_FILE}: the argument head does not fit {TAGGER_FILE}'s layers and "
+                                  f"roles: {err}") from err
     # last: a file that parses and fits may still have changed since it was saved (checkpoints before the
     # digests were recorded have none to check)
     recorded = info.get("sha256", {})

@@ -29,6 +29,11 @@ class Window:
     # for every position in input_ids, the position of the first piece of its word (a special piece: its own);
     # what averages a word's pieces (models/modeling.py pool_word_pieces)
     word_starts: list[int]
+    # every word the window reads of its own sentence, owned or not: words first_word .. first_word + n - 1, the
+    # pieces of word w at positions [word_bounds[w - first_word], word_bounds[w - first_word + 1]); what pair
+    # spans are read from (models/arguments.py)
+    first_word: int = 0
+    word_bounds: tuple[int, ...] = ()
 
 
 def plan_windows(piece_counts: list[int], budget: int, overlap: int) -> list[tuple[int, int]]:
@@ -121,7 +126,7 @@ class WordEncoder:
             windows = []
             for window_index, (start, end) in enumerate(ranges):
                 before, after = self._context(pieces, documents, index, start, end, sum(counts[start:end]))
-                input_ids, words, positions = list(self.prefix), [], []
+                input_ids, words, positions, bounds = list(self.prefix), [], [], []
                 word_starts = list(range(len(input_ids)))
                 for word_pieces in before:
                     word_starts.extend([len(input_ids)] * len(word_pieces))
@@ -130,14 +135,16 @@ class WordEncoder:
                     if owners[word] == window_index:
                         words.append(word)
                         positions.append(len(input_ids))
+                    bounds.append(len(input_ids))
                     word_starts.extend([len(input_ids)] * len(per_word[word]))
                     input_ids.extend(per_word[word])
+                bounds.append(len(input_ids))
                 for word_pieces in after:
                     word_starts.extend([len(input_ids)] * len(word_pieces))
                     input_ids.extend(word_pieces)
                 word_starts.extend(range(len(input_ids), len(input_ids) + len(self.suffix)))
                 input_ids.extend(self.suffix)
-                windows.append(Window(input_ids, words, positions, word_starts))
+                windows.append(Window(input_ids, words, positions, word_starts, start, tuple(bounds)))
             encoded.append(windows)
         return encoded
 

@@ -2,7 +2,9 @@
 
 No scripts, no web fonts, nothing fetched: the file opens offline and fits a phone's width. The first
 layer (entities) is drawn as a filled highlight, the others (event triggers) as a coloured underline, so
-the two stay apart where they overlap. eval/html.py builds its gold-versus-predicted view on these pieces.
+the two stay apart where they overlap. With event arguments, each article is followed by a list of its
+events and their participants, and the tooltip of a trigger (an entity) names its participants (its
+events). eval/html.py builds its gold-versus-predicted view on these pieces.
 """
 from __future__ import annotations
 
@@ -25,8 +27,8 @@ body{margin:0 auto;max-width:50rem;padding:1rem;color:#1f2328;background:#fff;
 h1{font-size:1.3rem;margin:.2rem 0 .6rem}
 h2{font-size:1rem;margin:0 0 .3rem;overflow-wrap:anywhere}
 .note{color:#59636e;font-size:.85rem}
-.text{font-family:"Noto Naskh Arabic","Noto Sans Arabic","Geeza Pro","Arial","DejaVu Sans",serif;
- font-size:1.3rem;line-height:2.4;white-space:pre-wrap;overflow-wrap:anywhere;text-align:start}
+.text,.events{font-family:"Noto Naskh Arabic","Noto Sans Arabic","Geeza Pro","Arial","DejaVu Sans",serif}
+.text{font-size:1.3rem;line-height:2.4;white-space:pre-wrap;overflow-wrap:anywhere;text-align:start}
 mark.s{color:inherit;background:var(--bg);border-radius:.3em;padding:.05em .2em;
  -webkit-box-decoration-break:clone;box-decoration-break:clone}
 mark.s.line{background:none;border-radius:0;padding:0;border-bottom:.2em solid var(--fg)}
@@ -42,7 +44,13 @@ mark.s.more::after{content:none}
  border-radius:.2em;background:var(--bg)}
 .swatch.line{background:none;border-radius:0;border-bottom:.25em solid var(--fg)}
 article{border-top:1px solid #d1d9e0;padding:.8rem 0}
-@media (max-width:30rem){body{padding:.6rem}.text{font-size:1.15rem}}
+.events{margin:.3rem 0 0;padding-inline-start:1.2rem;font-size:1.1rem;line-height:1.9;overflow-wrap:anywhere}
+.events ul{margin:0;padding-inline-start:.8rem;list-style:none}
+.chip{background:var(--bg);border-radius:.3em;padding:0 .2em}
+.chip.line{background:none;border-radius:0;padding:0;border-bottom:.15em solid var(--fg)}
+.events .sub,.role{font:.75rem system-ui,sans-serif;color:#59636e}
+.role{display:inline-block;min-width:4.5em;font-weight:600}
+@media (max-width:30rem){body{padding:.6rem}.text{font-size:1.15rem}.events{font-size:1rem}}
 """
 
 
@@ -171,24 +179,59 @@ def page(title: str, body: str, palette: Palette, extra_css: str = "") -> str:
             f"<body><h1>{escape(title)}</h1>\n{body}\n</body></html>\n")
 
 
+def argument_decoration(doc: Doc) -> Callable[[Span], tuple[str, str]]:
+    """default_decoration with each trigger's participants and each entity's events added to the tooltip."""
+    def decorate(span: Span) -> tuple[str, str]:
+        extra, title = default_decoration(span)
+        lines = [f"{argument.role}: {argument.entity.text} · {argument.score:.2f}"
+                 for argument in doc.arguments_of(span)]
+        lines += [f"{argument.role} of {argument.event.text} ({argument.event.label}) · {argument.score:.2f}"
+                  for argument in doc.arguments if argument.entity == span]
+        return extra, "\n".join([title, *lines])
+
+    return decorate
+
+
+def chip(span: Span, palette: Palette) -> str:
+    """A span's text coloured as its mark is, outside the article (not a <mark>: the marks are the article's)."""
+    return f'<span class="chip {palette.classes(span.layer, span.label)}">{escape(span.text)}</span>'
+
+
+def event_list(doc: Doc, palette: Palette) -> str:
+    """Each event of `doc`, its trigger and subtype, and under it one line per participant: role, entity, score."""
+    items = []
+    for event in doc.events:
+        participants = [f'<li><bdi class="role" dir="ltr">{escape(argument.role)}</bdi> '
+                        f'{chip(argument.entity, palette)} '
+                        f'<bdi class="sub" dir="ltr">{escape(argument.entity.label)} · {argument.score:.2f}</bdi></li>'
+                        for argument in doc.arguments_of(event)]
+        participants = participants or ['<li><bdi class="sub" dir="ltr">no participants found</bdi></li>']
+        items.append(f'<li>{chip(event, palette)} <bdi class="sub" dir="ltr">{escape(event.label)}</bdi>'
+                     f'<ul>{"".join(participants)}</ul></li>')
+    return f'<ul class="events" dir="rtl" lang="ar">{"".join(items)}</ul>' if items else ""
+
+
 def render_docs(named_docs: Sequence[tuple[str, Doc]], layers: dict[str, list[str]], title: str,
-                note: str = "") -> str:
-    """The tagged articles, one <article> each, after a legend of the types found."""
+                note: str = "", arguments: bool = False) -> str:
+    """The tagged articles, one <article> each, after a legend of the types found; with `arguments` (a checkpoint
+    with roles) each article's events with their participants."""
     palette = Palette(layers)
     articles = []
     for name, doc in named_docs:
-        counts = ", ".join(f"{len(doc.layer(layer))} {layer}" for layer in layers)
+        counts = ", ".join([*(f"{len(doc.layer(layer))} {layer}" for layer in layers),
+                            *([f"{len(doc.arguments)} arguments"] if arguments else [])])
+        decorate = argument_decoration(doc) if arguments else default_decoration
         articles.append(f'<article><h2 dir="auto">{escape(name)}</h2><div class="note">{counts}</div>'
-                        f'<div class="text" dir="rtl" lang="ar">{render_text(doc.text, doc.spans, palette)}</div>'
-                        "</article>")
+                        f'<div class="text" dir="rtl" lang="ar">{render_text(doc.text, doc.spans, palette, decorate)}'
+                        f'</div>{event_list(doc, palette) if arguments else ""}</article>')
     header = f'<p class="note">{escape(note)}</p>' if note else ""
     spans = [span for _, doc in named_docs for span in doc.spans]
     return page(title, header + legend(palette, spans) + "\n".join(articles), palette)
 
 
 def write_docs_html(path: Path, named_docs: Sequence[tuple[str, Doc]], layers: dict[str, list[str]], title: str,
-                    note: str = "") -> Path:
+                    note: str = "", arguments: bool = False) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_docs(named_docs, layers, title, note), encoding="utf-8")
+    path.write_text(render_docs(named_docs, layers, title, note, arguments), encoding="utf-8")
     return path

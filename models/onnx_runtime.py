@@ -2,23 +2,34 @@
 onnxruntime, in place of the torch model: the Tagger calls it the same way and gets the same dict.
 
     tagger = Tagger.load_onnx("runs/x/model")  # runs/x/model/model.onnx, tokenizer and tagger.json beside it
+
+For a checkpoint with roles the graph also outputs the encoder's hidden state, and the argument head runs
+beside it in torch (fp32, weights from heads.safetensors), as it does for Tagger.load: it scores (trigger,
+entity) pairs of the decoded spans, which exist only after the graph has run, so it stays outside the graph.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from transformers import AutoConfig
 
-from models.checkpoint import CheckpointError, load_tokenizer, read_info
+from models.arguments import ARGUMENT_KEY, ArgumentHead
+from models.checkpoint import HEADS_FILE, TAGGER_FILE, CheckpointError, load_tokenizer, read_info, sha256
+from models.modeling import HIDDEN_KEY
 
 ONNX_FILE = "model.onnx"
 INPUT_NAMES = ("input_ids", "attention_mask")
 
 
 class OnnxTaggerModel:
-    """Called like MultiHeadTagger (input_ids, attention_mask tensors), returns {layer: logits tensor}."""
+    """Called like MultiHeadTagger (input_ids, attention_mask tensors), returns {layer: logits tensor}, and with
+    an argument head also {HIDDEN_KEY: the encoder's last hidden state}."""
 
-    def __init__(self, onnx_file: str | Path, layers: list[str], threads: int | None = None):
+    def __init__(self, onnx_file: str | Path, layers: list[str], threads: int | None = None,
+                 argument_head: ArgumentHead | None = None):
         try:
             import onnxruntime
         except ImportError as err:
@@ -28,17 +39,42 @@ class OnnxTaggerModel:
         # the same thread count as torch (one per physical core, or OMP_NUM_THREADS), so the backends compare fairly
         options.intra_op_num_threads = threads or torch.get_num_threads()
         self.session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
-        outputs = {output.name for output in self.session.get_outputs()}
-        missing = [layer for layer in layers if layer not in outputs]
+        self.argument_head = argument_head
+        self.outputs = [*layers, HIDDEN_KEY] if argument_head is not None else list(layers)
+        present = {output.name for output in self.session.get_outputs()}
+        missing = [name for name in self.outputs if name not in present]
         if missing:
-            raise CheckpointError(f"{onnx_file} has no output for layers {missing}; it has {sorted(outputs)} "
-                                  f"(exported from another checkpoint?)")
-        self.layers = list(layers)
+            raise CheckpointError(f"{onnx_file} has no output {missing}; it has {sorted(present)} (exported from "
+                                  f"another checkpoint, or before it had roles? export it again)")
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         feeds = {"input_ids": input_ids.cpu().numpy(), "attention_mask": attention_mask.cpu().numpy()}
-        outputs = self.session.run(self.layers, feeds)
-        return {layer: torch.from_numpy(logits) for layer, logits in zip(self.layers, outputs)}
+        outputs = self.session.run(self.outputs, feeds)
+        return {name: torch.from_numpy(output) for name, output in zip(self.outputs, outputs)}
+
+
+def load_argument_head(path: Path, info: dict) -> ArgumentHead:
+    """The checkpoint's argument head (fp32, eval mode), built as MultiHeadTagger builds it (for_layers)."""
+    heads_file = path / HEADS_FILE
+    if not heads_file.is_file():
+        raise CheckpointError(f"{path}: {HEADS_FILE} is missing")
+    recorded = info.get("sha256", {}).get(HEADS_FILE)
+    if recorded is not None and sha256(heads_file) != recorded:
+        raise CheckpointError(f"{heads_file} is corrupted: its sha256 differs from the one recorded in {TAGGER_FILE} "
+                              f"when it was saved")
+    try:
+        heads = load_file(str(heads_file))
+        hidden_size = AutoConfig.from_pretrained(path, trust_remote_code=False).hidden_size
+    except (OSError, SafetensorError, ValueError) as err:
+        raise CheckpointError(f"{path}: the argument head does not load: {err}") from err
+    head = ArgumentHead.for_layers(hidden_size, info["layers"], info["roles"])
+    prefix = f"{ARGUMENT_KEY}."
+    try:
+        head.load_state_dict({key[len(prefix):]: value for key, value in heads.items() if key.startswith(prefix)})
+    except RuntimeError as err:  # missing, unexpected or misshapen weights
+        raise CheckpointError(f"{heads_file}: the argument head does not fit {TAGGER_FILE}'s layers and roles: "
+                              f"{err}") from err
+    return head.float().eval()
 
 
 def load_onnx_checkpoint(path: str | Path, onnx_file: str | Path | None = None, threads: int | None = None):
@@ -50,5 +86,6 @@ def load_onnx_checkpoint(path: str | Path, onnx_file: str | Path | None = None, 
         raise CheckpointError(f"{onnx_file} is missing: write it with "
                               f"python -m train.export --checkpoint {path} --onnx {onnx_file}")
     tokenizer = load_tokenizer(path)
-    model = OnnxTaggerModel(onnx_file, list(info["layers"]), threads)
+    argument_head = load_argument_head(path, info) if info.get("roles") else None
+    model = OnnxTaggerModel(onnx_file, list(info["layers"]), threads, argument_head)
     return model, tokenizer, info

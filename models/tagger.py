@@ -3,20 +3,23 @@
     tagger = Tagger.load("runs/x/model")
     doc = tagger("...")
     doc.entities  # [Span(layer, label, start, end, text, score), ...]
+    doc.arguments  # [Argument(event, entity, role, score), ...] where the checkpoint has an argument head
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from models.arguments import ENTITY_LAYER, NO_ROLE, TRIGGER_LAYER, Mention, WordArgument, candidate_pairs, gap
 from models.checkpoint import load_checkpoint
 from models.decoding import DECODERS, allowed_transitions, viterbi_batch
 from models.encoding import Window, WordEncoder, length_batches
-from models.labels import chunks
-from models.modeling import pool_word_pieces
+from models.labels import chunks, types_of
+from models.modeling import HIDDEN_KEY, pool_word_pieces
 from models.text import Word, split_sentences
 
 
@@ -31,12 +34,26 @@ class Span:
 
 
 @dataclass(frozen=True)
+class Argument:
+    """An entity taking part in an event: `event` is a span of the events layer, `entity` one of the entities."""
+    event: Span
+    entity: Span
+    role: str  # Agent, Patient, Place (the checkpoint's roles)
+    score: float  # probability of the role
+
+
+@dataclass(frozen=True)
 class Doc:
     text: str
     spans: tuple[Span, ...]
+    arguments: tuple[Argument, ...] = ()  # empty for a checkpoint without an argument head
 
     def layer(self, name: str) -> list[Span]:
         return [span for span in self.spans if span.layer == name]
+
+    def arguments_of(self, event: Span) -> list[Argument]:
+        """The participants of one event span."""
+        return [argument for argument in self.arguments if argument.event == event]
 
     @property
     def entities(self) -> list[Span]:
@@ -52,6 +69,7 @@ class WordTags:
     """Predictions for one sentence of words: per layer, one tag and its probability per word."""
     tags: dict[str, list[str]]
     scores: dict[str, list[float]]
+    arguments: tuple[WordArgument, ...] = field(default=())  # with their scores; () without an argument head
 
 
 def _describe(value) -> str:
@@ -98,6 +116,10 @@ class Tagger:
                                    info.get("context", 0))  # checkpoints before the key read no context
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._transitions = {layer: allowed_transitions(labels) for layer, labels in self.layers.items()}
+        # scored in fp32 on every backend: a small MLP over pairs, applied after decoding (models/arguments.py)
+        head = getattr(model, "argument_head", None)
+        self.argument_head = copy.deepcopy(head).float().eval().to(self.device) if head is not None else None
+        self.roles: list[str] = list(head.roles) if head is not None else []
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None, batch_size: int = 32, decoding: str | None = None,
@@ -146,28 +168,38 @@ class Tagger:
         predictions = iter(self.predict_words(*sentence_words(split)))
         docs = []
         for text, sentences in zip(texts, split):
-            spans = []
+            spans, arguments = [], []
             for sentence in sentences:
-                spans.extend(self._spans(text, sentence, next(predictions)))
-            docs.append(Doc(text, tuple(spans)))
+                predicted = next(predictions)
+                by_words = self._spans(text, sentence, predicted)
+                spans.extend(by_words.values())
+                arguments.extend(Argument(by_words[(TRIGGER_LAYER, *argument.trigger)],
+                                          by_words[(ENTITY_LAYER, *argument.entity)], argument.role, argument.score)
+                                 for argument in predicted.arguments)
+            docs.append(Doc(text, tuple(spans), tuple(arguments)))
         return docs
 
-    def _spans(self, text: str, sentence: list[Word], predicted: WordTags) -> list[Span]:
-        spans = []
+    def _spans(self, text: str, sentence: list[Word], predicted: WordTags) -> dict[tuple[str, int, int], Span]:
+        """The sentence's spans, keyed by (layer, first word, end word)."""
+        spans = {}
         for layer, tags in predicted.tags.items():
             scores = predicted.scores[layer]
             for first, end, label in chunks(tags):
                 start, stop = sentence[first].start, sentence[end - 1].end
                 score = sum(scores[first:end]) / (end - first)
-                spans.append(Span(layer, label, start, stop, text[start:stop], round(score, 4)))
+                spans[(layer, first, end)] = Span(layer, label, start, stop, text[start:stop], round(score, 4))
         return spans
 
     @torch.inference_mode()
-    def predict_words(self, sentences: list[list[str]], documents: list | None = None) -> list[WordTags]:
-        """One tag per word per layer for pre-split sentences (what the eval harness scores).
+    def predict_words(self, sentences: list[list[str]], documents: list | None = None,
+                      mentions: list[dict[str, list[Mention]]] | None = None) -> list[WordTags]:
+        """One tag per word per layer for pre-split sentences (what the eval harness scores), and the arguments
+        of a checkpoint with an argument head.
 
         documents: one id per sentence; neighbouring sentences with the same id are one text, read as each
-        other's context by a checkpoint trained with `context`. None: each sentence alone."""
+        other's context by a checkpoint trained with `context`. None: each sentence alone.
+        mentions: one {events: [(first, end, subtype)], entities: [(first, end, type)]} per sentence, the spans
+        whose pairs get arguments instead of the predicted ones (eval with gold mentions: the linking alone)."""
         expected = "Tagger.predict_words expects a list of sentences, each a list of str (words)"
         if isinstance(sentences, str) or not isinstance(sentences, (list, tuple)):
             raise TypeError(f"{expected}, got {_describe(sentences)}")
@@ -179,8 +211,12 @@ class Tagger:
                 raise TypeError(f"{wanted}, got {_describe(documents)}")
             if len(documents) != len(sentences):
                 raise ValueError(f"{wanted}, got {len(documents)} ids")
+        if mentions is not None:
+            self._check_mentions(mentions, sentences)
         offsets = np.cumsum([0] + [len(words) for words in sentences])
         log_probs = {layer: np.zeros((offsets[-1], len(labels)), dtype=np.float32) for layer, labels in self.layers.items()}
+        # per word, the sum of its pieces' hidden states and their number: what argument spans are pooled from
+        word_sums, word_counts = None, np.zeros(offsets[-1], dtype=np.float32)
         windows = [(index, window) for index, encoded in enumerate(self.encoder.encode(sentences, documents))
                    for window in encoded]
         # longest first, so each batch pads little and memory peaks early
@@ -196,6 +232,15 @@ class Tagger:
                 logits = outputs[layer] if word_starts is None else pool_word_pieces(outputs[layer], word_starts)
                 picked = logits[rows, positions].float().log_softmax(-1)
                 log_probs[layer][targets] = picked.cpu().numpy()
+            if self.argument_head is not None:
+                hidden = outputs[HIDDEN_KEY].float()
+                starts = word_starts if word_starts is not None else self._word_starts([window for _, window in batch])
+                sums = torch.zeros_like(hidden).scatter_add_(1, starts.unsqueeze(-1).expand_as(hidden), hidden)
+                counts = torch.zeros(starts.shape, device=hidden.device).scatter_add_(1, starts, torch.ones_like(hidden[..., 0]))
+                if word_sums is None:
+                    word_sums = np.zeros((offsets[-1], hidden.shape[-1]), dtype=np.float32)
+                word_sums[targets] = sums[rows, positions].cpu().numpy()
+                word_counts[targets] = counts[rows, positions].cpu().numpy()
         bounds = list(zip(offsets[:-1].tolist(), offsets[1:].tolist()))
         tags, scores = {}, {}
         for layer, labels in self.layers.items():
@@ -205,8 +250,65 @@ class Tagger:
             layer_scores = np.exp(log_probs[layer][np.arange(len(chosen)), chosen]).tolist()
             tags[layer] = [layer_tags[begin:end] for begin, end in bounds]
             scores[layer] = [layer_scores[begin:end] for begin, end in bounds]
+        if mentions is None and self.argument_head is not None:
+            mentions = [{layer: chunks(tags[layer][index]) for layer in (TRIGGER_LAYER, ENTITY_LAYER)}
+                        for index in range(len(sentences))]
+        arguments = (self._arguments(mentions, offsets, word_sums, word_counts) if self.argument_head is not None
+                     else [()] * len(sentences))
         return [WordTags({layer: tags[layer][index] for layer in self.layers},
-                         {layer: scores[layer][index] for layer in self.layers}) for index in range(len(sentences))]
+                         {layer: scores[layer][index] for layer in self.layers}, arguments[index])
+                for index in range(len(sentences))]
+
+    def _check_mentions(self, mentions, sentences: list[list[str]]) -> None:
+        where = "Tagger.predict_words: mentions"
+        if self.argument_head is None:
+            raise ValueError(f"{where} are given, but the checkpoint has no argument head")
+        if not isinstance(mentions, (list, tuple)) or len(mentions) != len(sentences):
+            raise ValueError(f"{where} must be a list of one dict per sentence ({len(sentences)})")
+        for index, (given, words) in enumerate(zip(mentions, sentences)):
+            if not isinstance(given, dict):
+                raise TypeError(f"{where}: sentence {index}: expected a dict of layer -> spans, got {_describe(given)}")
+            for layer in (TRIGGER_LAYER, ENTITY_LAYER):
+                known = set(types_of(self.layers[layer]))
+                for first, end, label in given.get(layer, ()):
+                    if label not in known:
+                        raise ValueError(f"{where}: sentence {index}: {layer} label {label!r} is not one of the "
+                                         f"checkpoint's {sorted(known)}")
+                    if not 0 <= first < end <= len(words):
+                        raise ValueError(f"{where}: sentence {index}: {layer} span [{first}, {end}) is not within its "
+                                         f"{len(words)} words")
+
+    def _arguments(self, mentions: list[dict[str, list[Mention]]], offsets: np.ndarray, word_sums: np.ndarray | None,
+                   word_counts: np.ndarray) -> list[tuple[WordArgument, ...]]:
+        """The arguments of every sentence: each (trigger, entity) pair of its mentions scored by the argument head
+        from the two spans' pooled pieces (each word's pieces read in the window that predicts it, so a pair is
+        scored however far apart its spans are)."""
+        subtypes, entity_types = types_of(self.layers[TRIGGER_LAYER]), types_of(self.layers[ENTITY_LAYER])
+        pairs = [(index, *pair) for index, given in enumerate(mentions)
+                 for pair in candidate_pairs(list(given.get(TRIGGER_LAYER, ())), list(given.get(ENTITY_LAYER, ())),
+                                             subtypes, entity_types)]
+        found: list[list[WordArgument]] = [[] for _ in mentions]
+        if not pairs:
+            return [()] * len(mentions)
+
+        def pooled(index: int, first: int, end: int) -> np.ndarray:
+            begin, stop = offsets[index] + first, offsets[index] + end
+            return word_sums[begin:stop].sum(0) / max(word_counts[begin:stop].sum(), 1.0)
+
+        def stacked(spans) -> torch.Tensor:
+            return torch.from_numpy(np.stack([pooled(index, first, end) for index, first, end in spans])).to(self.device)
+
+        triggers = stacked((index, *trigger[:2]) for index, trigger, _, _ in pairs)
+        entities = stacked((index, *entity[:2]) for index, _, entity, _ in pairs)
+        between = stacked((index, *gap(*trigger[:2], *entity[:2])) for index, trigger, entity, _ in pairs)
+        features = torch.tensor([ids for _, _, _, ids in pairs], dtype=torch.long, device=self.device)
+        probabilities = self.argument_head.score(triggers, entities, between, features).float().softmax(-1).cpu()
+        best, chosen = probabilities.max(-1)
+        labels = [NO_ROLE, *self.roles]
+        for (index, trigger, entity, _), label, score in zip(pairs, chosen.tolist(), best.tolist()):
+            if label:
+                found[index].append(WordArgument(trigger[:2], entity[:2], labels[label], round(score, 4)))
+        return [tuple(arguments) for arguments in found]
 
     def _decode(self, layer: str, log_probs: np.ndarray, bounds: list[tuple[int, int]]) -> np.ndarray:
         """Label ids of every word (sentences laid end to end, each [begin, end) in bounds)."""

@@ -71,6 +71,45 @@ def with_events(sentences: list[list[tuple[str, str]]]) -> list[list[tuple[str, 
     return [[(word, tag, f"B-{TRIGGERS[word]}" if word in TRIGGERS else "O") for word, tag in s] for s in sentences]
 
 
+def synthetic_arguments(sentences: list[list[tuple[str, str, str]]]) -> list[dict]:
+    """Arguments file records (the real format) for `with_events` sentences, by rules a model can learn:
+    the nearest PERS/ORG before a trigger is its Agent, and so is the sentence's first PERS (a long-range link:
+    in the 60-word sentences it crosses encoder windows); the nearest PERS/ORG/MISC after it is its Patient;
+    a LOC at most 3 words away is its Place. Listed, as in the real files: every sentence with a trigger and an
+    entity."""
+    from models.labels import chunks, to_iob2
+
+    records = []
+    for index, sentence in enumerate(sentences):
+        words = [row[0] for row in sentence]
+        entities = chunks(to_iob2([row[1] for row in sentence])[0])  # the spans the reader will see
+        triggers = chunks([row[2] for row in sentence])
+        if not entities or not triggers:
+            continue
+        first_person = next(((f, e) for f, e, kind in entities if kind == "PERS"), None)
+        arguments = {}
+        for t_first, t_end, _ in triggers:
+            before = [(f, e) for f, e, kind in entities if e <= t_first and kind in ("PERS", "ORG")]
+            after = [(f, e) for f, e, kind in entities if f >= t_end and kind in ("PERS", "ORG", "MISC")]
+            links = [(span, "Agent") for span in before[-1:]]
+            if first_person and first_person[1] <= t_first:
+                links.append((first_person, "Agent"))
+            links += [(span, "Patient") for span in after[:1]]
+            links += [((f, e), "Place") for f, e, kind in entities
+                      if kind == "LOC" and (t_first - e <= 3 if e <= t_first else f - t_end <= 3)]
+            for entity, role in links:
+                arguments[(t_first, t_end), entity] = role  # one link per pair; the Agent rules may agree
+        records.append({"sentence": index, "arguments": [
+            {"trigger": list(trigger), "trigger_text": " ".join(words[trigger[0]:trigger[1]]),
+             "entity": list(entity), "entity_text": " ".join(words[entity[0]:entity[1]]), "role": role}
+            for (trigger, entity), role in arguments.items()]})
+    return records
+
+
+def write_arguments(path: Path, records: list[dict]) -> None:
+    path.write_text("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records), encoding="utf-8")
+
+
 def aqmar_style(sentences: list[list[tuple[str, str]]]) -> list[list[tuple[str, str]]]:
     """AQMAR writes PER and MIS where ANERcorp writes PERS and MISC."""
     rename = {"PERS": "PER", "MISC": "MIS"}
@@ -79,13 +118,15 @@ def aqmar_style(sentences: list[list[tuple[str, str]]]) -> list[list[tuple[str, 
 
 @pytest.fixture(scope="session")
 def tiny_data_root(tmp_path_factory) -> Path:
-    """Synthetic corpora laid out like ../shared/data: anercorp-camellab, anercorp-events, aqmar-liu2019."""
+    """Synthetic corpora laid out like ../shared/data: anercorp-camellab, anercorp-events (with arguments),
+    aqmar-liu2019."""
     root = tmp_path_factory.mktemp("data")
     train, test = synthetic_sentences(120, seed=1, long_every=40), synthetic_sentences(30, seed=2, long_every=15)
     write_conll(root / "anercorp-camellab" / "ANERCorp_CamelLab_train.txt", train)
     write_conll(root / "anercorp-camellab" / "ANERCorp_CamelLab_test.txt", test)
-    write_conll(root / "anercorp-events" / "train.txt", with_events(train))
-    write_conll(root / "anercorp-events" / "test.txt", with_events(test))
+    for split, sentences in (("train", with_events(train)), ("test", with_events(test))):
+        write_conll(root / "anercorp-events" / f"{split}.txt", sentences)
+        write_arguments(root / "anercorp-events" / f"{split}.args.jsonl", synthetic_arguments(sentences))
     for split, seed in (("train", 3), ("dev", 4), ("test", 5)):
         write_conll(root / "aqmar-liu2019" / f"{split}.txt", aqmar_style(synthetic_sentences(40, seed=seed)))
     return root
@@ -102,3 +143,14 @@ def tiny_run(tiny_data_root, tmp_path_factory) -> Path:
                          [f"data_root={tiny_data_root}", f"output_dir={out}", "training.epochs=3"])
     run(config)
     return out / "tiny"
+
+
+@pytest.fixture(scope="session")
+def real_root() -> Path:
+    """../shared/data (or $ARABIC_NEWS_DATA); tests of the real corpora skip where it is absent."""
+    from train.corpora import data_root
+
+    try:
+        return data_root()
+    except FileNotFoundError as err:
+        pytest.skip(f"real corpora not available (../shared/data or $ARABIC_NEWS_DATA): {err}")

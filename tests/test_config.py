@@ -198,5 +198,7 @@ def test_gpu_default_trains_what_the_offline_default_trains():
 
 
 def test_null_removes_a_layer():
-    config = load_config(CONFIGS / "e5-small-offline.yaml", ["layers.entities=null", "name=events-only"])
+    config = load_config(CONFIGS / "e5-small-offline.yaml", ["layers.entities=null", "roles=[]", "name=events-only"])
     assert list(config["layers"]) == ["events"] and len(config["layers"]["events"]) == 33
+    with pytest.raises(ConfigError, match="roles link events to entities"):  # the argument head needs both
+        load_config(CONFIGS / "e5-small-offline.yaml", ["layers.entities=null"])

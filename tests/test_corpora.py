@@ -183,14 +183,6 @@ def test_missing_config_folder_names_the_setting(tmp_path, monkeypatch):
 
 # --- load_split: the configured corpora ------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def real_root() -> Path:
-    try:
-        return data_root()
-    except FileNotFoundError as err:
-        pytest.skip(f"real corpora not available (../shared/data or $ARABIC_NEWS_DATA): {err}")
-
-
 def _tokens(sentences: list[Sentence]) -> int:
     return sum(len(sentence.words) for sentence in sentences)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from models.arguments import roles_problem
 from models.modeling import WORD_POOLINGS
 
 # Every key a run config may set, with its default. A key not listed here is an error.
@@ -26,7 +27,10 @@ DEFAULTS: dict = {
     # see train/embeddings.py; all of a 250k-row matrix doubles a CPU step)
     "embeddings": "train",
     "layers": {},  # layer -> list of types, e.g. entities: [PERS, LOC, ORG, MISC]
-    "loss_weights": {},  # layer -> weight of its loss (default 1)
+    # roles of event arguments, e.g. [Agent, Patient, Place]: adds the argument head, which links `events` spans
+    # to `entities` spans (models/arguments.py); empty: none
+    "roles": [],
+    "loss_weights": {},  # layer (or `arguments`) -> weight of its loss (default 1)
     "data": {"train": [], "dev": None, "test": None},  # corpus:split names from configs/corpora.yaml
     "training": {
         "epochs": 3,
@@ -61,7 +65,7 @@ def _nearest(key: str, known) -> str:
 def _merge(base: dict, update: dict, where: str, schema: dict | None = DEFAULTS) -> dict:
     """`update` merged into `base`. Keys are checked against `schema` (the DEFAULTS section): a section with
     default keys (training, data, tiny) accepts only those; a free map (layers, loss_weights) takes any key,
-    and null removes one (`layers.entities=null` trains events alone)."""
+    and null removes one (`layers.entities=null roles=[]` trains events alone)."""
     merged = copy.deepcopy(base)
     for key, value in update.items():
         if schema is None and value is None:
@@ -129,6 +133,9 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> dict:
         raise ConfigError(f"{path}: embeddings must be train, freeze or seen, got {config['embeddings']!r}")
     if config["word_pooling"] not in WORD_POOLINGS:
         raise ConfigError(f"{path}: word_pooling must be one of {WORD_POOLINGS}, got {config['word_pooling']!r}")
+    problem = roles_problem(config["roles"], config["layers"])
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
     context = config["context"]
     if not isinstance(context, int) or isinstance(context, bool) or not 0 <= context < config["max_length"] // 2:
         raise ConfigError(f"{path}: context must be a whole number of pieces from 0 to under half of max_length "

@@ -1,18 +1,20 @@
-"""Corpus readers: CoNLL files -> Sentences, with tags per layer, normalised to IOB2.
+"""Corpus readers: CoNLL files -> Sentences, with tags per layer, normalised to IOB2, and event arguments.
 
-A corpus is described in configs/corpora.yaml (files, columns per layer, type renames),
+A corpus is described in configs/corpora.yaml (files, columns per layer, type renames, arguments files),
 so a new corpus or label scheme needs config, not code.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
 
-from models.labels import TagError, split_tag, to_iob2
+from models.arguments import ENTITY_LAYER, TRIGGER_LAYER, WordArgument
+from models.labels import TagError, chunks, split_tag, to_iob2
 from models.text import decode_utf8
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ class Sentence:
     # the text it comes from (its file): neighbouring sentences of one document lend each other context;
     # None: it stands alone
     document: str | None = None
+    # None: the corpus does not annotate arguments (their loss is masked); (): annotated, it has none
+    arguments: tuple[WordArgument, ...] | None = None
 
 
 def data_root(configured: str | None = None) -> Path:
@@ -122,6 +126,91 @@ def read_conll(path: Path, layers: dict[str, int], types: dict[str, dict[str, st
     return sentences
 
 
+def read_arguments(path: Path, sentences: list[Sentence], roles: tuple[str, ...],
+                   masked: frozenset[int] = frozenset()) -> dict[int, tuple[WordArgument, ...]]:
+    """Read an arguments file (JSON lines, see the data README) -> {sentence index: its arguments}.
+
+    Only listed sentences are in the result. Every span must be exactly a chunk of its layer in
+    `sentences` (the CoNLL file the indices refer to, after IOB2 repair), so a file that drifted
+    from its CoNLL file fails here rather than teaching the model wrong pairs. The arguments of
+    `masked` sentences (known not to fit their CoNLL spans) are neither checked nor returned.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"arguments file {path} does not exist")
+    try:
+        text = decode_utf8(path.read_bytes())
+    except UnicodeDecodeError as err:
+        raise CorpusError(f"{path}: not UTF-8 at byte {err.start}") from None
+    listed: dict[int, tuple[WordArgument, ...]] = {}
+    first_line: dict[int, int] = {}
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{line_number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise CorpusError(f"{where}: not JSON: {err}") from None
+        if not (isinstance(record, dict) and _is_int(record.get("sentence"))
+                and isinstance(record.get("arguments"), list)):
+            raise CorpusError(f"{where}: not an object with an int `sentence` and a list `arguments`: {line[:200]}")
+        index = record["sentence"]
+        if not 0 <= index < len(sentences):
+            raise CorpusError(f"{where}: sentence {index} out of range; the CoNLL file has {len(sentences)} sentences")
+        if index in first_line:
+            raise CorpusError(f"{where}: sentence {index} listed again (first on line {first_line[index]})")
+        first_line[index] = line_number
+        if index in masked:
+            continue
+        sentence = sentences[index]
+        if not {TRIGGER_LAYER, ENTITY_LAYER} <= set(sentence.tags):
+            raise CorpusError(f"{where}: sentence {index} lacks the {TRIGGER_LAYER!r} or {ENTITY_LAYER!r} layer")
+        sentence_chunks = {layer: chunks(list(sentence.tags[layer])) for layer in (TRIGGER_LAYER, ENTITY_LAYER)}
+        arguments: list[WordArgument] = []
+        pairs: set[tuple[tuple[int, int], tuple[int, int]]] = set()
+        for number, item in enumerate(record["arguments"]):
+            at = f"{where}: sentence {index}, argument {number}"
+            if not isinstance(item, dict):
+                raise CorpusError(f"{at}: not an object: {item!r}")
+            missing = [key for key in _ARGUMENT_KEYS if key not in item]
+            if missing:
+                raise CorpusError(f"{at}: missing {', '.join(missing)}")
+            spans = {}
+            for key, layer in (("trigger", TRIGGER_LAYER), ("entity", ENTITY_LAYER)):
+                span = item[key]
+                if not (isinstance(span, list) and len(span) == 2 and all(map(_is_int, span))
+                        and 0 <= span[0] < span[1] <= len(sentence.words)):
+                    raise CorpusError(f"{at}: {key} {span!r} is not a span [start, end) of the sentence's "
+                                      f"{len(sentence.words)} words")
+                first, end = span
+                if not any((first, end) == (f, e) for f, e, _ in sentence_chunks[layer]):
+                    near = [f"[{f}, {e}) {kind}" for f, e, kind in sentence_chunks[layer] if f < end and first < e]
+                    raise CorpusError(f"{at}: {key} [{first}, {end}) is not a span of the {layer!r} column, which "
+                                      f"has {list(sentence.tags[layer][first:end])} there "
+                                      f"(spans: {', '.join(near) or 'none'})")
+                words = " ".join(sentence.words[first:end])
+                if item[f"{key}_text"] != words:
+                    raise CorpusError(f"{at}: {key}_text {item[f'{key}_text']!r} but the sentence has {words!r} "
+                                      f"at [{first}, {end})")
+                spans[key] = (first, end)
+            if item["role"] not in roles:
+                raise CorpusError(f"{at}: unknown role {item['role']!r}; known: {list(roles)}")
+            (t_first, t_end), (e_first, e_end) = pair = (spans["trigger"], spans["entity"])
+            if pair in pairs:
+                raise CorpusError(f"{at}: trigger [{t_first}, {t_end}) and entity [{e_first}, {e_end}) are linked twice")
+            pairs.add(pair)
+            arguments.append(WordArgument(spans["trigger"], spans["entity"], item["role"]))
+        listed[index] = tuple(arguments)
+    return listed
+
+
+_ARGUMENT_KEYS = ("trigger", "trigger_text", "entity", "entity_text", "role")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON true would pass as 1
+
+
 def corpus_specs() -> dict:
     return yaml.safe_load(CORPORA_FILE.read_text(encoding="utf-8"))
 
@@ -138,9 +227,28 @@ def load_split(name: str, root: Path) -> list[Sentence]:
     if split not in splits:
         raise KeyError(f"unknown split {split!r} of {corpus}; known: {splits}")
 
+    arguments = spec.get("arguments")
+    if arguments:
+        lacking = [layer for layer in (TRIGGER_LAYER, ENTITY_LAYER) if layer not in spec["layers"]]
+        if lacking:
+            raise ValueError(f"{corpus} declares an arguments file but its layers lack {lacking} "
+                             f"(arguments link the two; see {CORPORA_FILE})")
+        unlisted = sorted(set(spec["files"]) - set(arguments["files"]))
+        if unlisted:
+            raise ValueError(f"{corpus}: no arguments file for split {unlisted}; every split of a corpus with "
+                             f"arguments needs one (see {CORPORA_FILE})")
+
     def read(split_name: str) -> list[Sentence]:
-        return read_conll(root / spec["dir"] / spec["files"][split_name], spec["layers"], spec.get("types"),
-                          spec.get("nested", False))
+        sentences = read_conll(root / spec["dir"] / spec["files"][split_name], spec["layers"], spec.get("types"),
+                               spec.get("nested", False))
+        if not arguments:
+            return sentences
+        # read before any dev carve, so that the file's indices count from the CoNLL file's first sentence
+        masked = frozenset(arguments.get("masked", {}).get(split_name, ()))
+        listed = read_arguments(root / spec["dir"] / arguments["files"][split_name], sentences,
+                                tuple(arguments["roles"]), masked)
+        return [replace(sentence, arguments=None if index in masked else listed.get(index, ()))
+                for index, sentence in enumerate(sentences)]
 
     if dev and split in ("dev", dev["from"]):
         source = read(dev["from"])

@@ -7,7 +7,10 @@ model (encoder + every head) as an ONNX graph.
 The folder needs no code of ours: transformers.pipeline("token-classification", model=DIR,
 aggregation_strategy=...) loads it ("first", or "average" for a checkpoint trained with word_pooling mean).
 The ONNX graph takes input_ids and attention_mask (batch x length, both dynamic) and gives one logits
-tensor per layer, named by the layer; Tagger.load_onnx(checkpoint) runs it on onnxruntime.
+tensor per layer, named by the layer; Tagger.load_onnx(checkpoint) runs it on onnxruntime. For a checkpoint
+with roles it also gives the encoder's last hidden state (named HIDDEN_KEY), from which the Tagger scores
+event arguments with the argument head outside the graph (models/onnx_runtime.py). The standalone folder
+is a plain token classifier of one layer: it has no arguments.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from torch import nn
 from transformers import AutoModelForTokenClassification
 
 from models.checkpoint import CheckpointError, load_checkpoint, read_info
-from models.modeling import MultiHeadTagger
+from models.modeling import HIDDEN_KEY, MultiHeadTagger
 from models.onnx_runtime import INPUT_NAMES, ONNX_FILE
 
 ONNX_OPSET = 18
@@ -59,28 +62,31 @@ def export_layer(checkpoint: Path, layer: str, out_dir: Path) -> Path:
     return out_dir
 
 
-class _LogitsPerLayer(nn.Module):
-    """The tagger with a tuple of logits (layer order) as output: what the ONNX exporter can trace."""
+class _GraphOutputs(nn.Module):
+    """The tagger with a tuple of outputs as output, what the ONNX exporter can trace: logits in layer order,
+    then with an argument head the hidden state it scores pairs from."""
 
     def __init__(self, model: MultiHeadTagger):
         super().__init__()
         self.model = model
+        self.output_names = [*model.layers, HIDDEN_KEY] if model.argument_head is not None else list(model.layers)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
         outputs = self.model(input_ids=input_ids, attention_mask=attention_mask)
-        return tuple(outputs[layer] for layer in self.model.layers)
+        return tuple(outputs[name] for name in self.output_names)
 
 
 def export_onnx(checkpoint: Path, out_file: Path | None = None, opset: int = ONNX_OPSET) -> Path:
-    """Write the encoder and all heads as one ONNX graph (default: checkpoint/model.onnx, where
-    Tagger.load_onnx looks); batch and sequence length are dynamic."""
+    """Write the encoder and all tagging heads as one ONNX graph (default: checkpoint/model.onnx, where
+    Tagger.load_onnx looks), with the hidden state as an extra output for a checkpoint with roles; batch and
+    sequence length are dynamic."""
     model, tokenizer, _ = load_checkpoint(checkpoint)
     out_file = Path(out_file) if out_file is not None else Path(checkpoint) / ONNX_FILE
     # sdpa attention exports as a softmax guarded against NaN (Where, IsNaN: a tenth of onnxruntime's time);
     # eager attention computes the same thing as plain MatMul, Add, Softmax
     if hasattr(model.encoder, "set_attn_implementation"):
         model.encoder.set_attn_implementation("eager")
-    wrapper = _LogitsPerLayer(model).eval()
+    wrapper = _GraphOutputs(model).eval()
     # two rows of different lengths, so padding is traced too
     sample = tokenizer(["a b c d e f", "a"], padding=True, return_tensors="pt")
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length")
@@ -90,7 +96,7 @@ def export_onnx(checkpoint: Path, out_file: Path | None = None, opset: int = ONN
         warnings.filterwarnings("ignore", message=".*axis name.*will not be used")
         warnings.filterwarnings("ignore", category=FutureWarning, message=".*LeafSpec")  # inside torch.export
         torch.onnx.export(wrapper, (sample["input_ids"], sample["attention_mask"]), str(out_file), dynamo=True,
-                          input_names=list(INPUT_NAMES), output_names=list(model.layers), opset_version=opset,
+                          input_names=list(INPUT_NAMES), output_names=wrapper.output_names, opset_version=opset,
                           dynamic_shapes=({0: batch, 1: length}, {0: batch, 1: length}),
                           external_data=False, verbose=False)
     return out_file
@@ -101,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m train.export",
         description="Write one tagging layer of a checkpoint as a standalone transformers token-classification "
                     "model (config with id2label, model.safetensors, tokenizer) loadable with no code of ours, or the "
-                    "whole model (encoder + every head) as an ONNX graph for onnxruntime.")
+                    "whole model (encoder + every head) as an ONNX graph for onnxruntime. Event arguments need the "
+                    "Tagger: the ONNX graph serves them to Tagger.load_onnx, the standalone model has none.")
     parser.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint folder (runs/<name>/model)")
     parser.add_argument("--layer", default="entities", help="which layer to export (default: entities)")
     target = parser.add_mutually_exclusive_group(required=True)
@@ -118,11 +125,16 @@ def main(argv: list[str] | None = None) -> int:
     except CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    roles = read_info(args.checkpoint).get("roles")
     if args.onnx is not None:
-        print(f"exported all layers to {out}")
+        hidden = " (and the hidden state the Tagger scores event arguments from)" if roles else ""
+        print(f"exported all layers{hidden} to {out}")
     else:
         print(f"exported layer {args.layer} to {out}; load it with transformers.pipeline(\"token-classification\", "
               f"model=\"{out}\", aggregation_strategy=\"{pipeline_aggregation(args.checkpoint)}\")")
+        if roles:
+            print(f"it tags {args.layer} only: the checkpoint's event arguments ({', '.join(roles)}) are not in it; "
+                  f"they need the Tagger (Tagger.load, or Tagger.load_onnx with the --onnx graph)")
     return 0
 
 

@@ -28,6 +28,8 @@ from seqeval.scheme import IOB2
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from eval.arguments import argument_scores
+from models.arguments import ARGUMENT_KEY
 from models.checkpoint import TAGGER_FILE, save_checkpoint
 from models.encoding import WordEncoder
 from models.labels import bio_labels
@@ -93,6 +95,10 @@ def measure(tagger: Tagger, sentences: list[Sentence]) -> dict[str, dict[str, fl
         pairs = [(list(s.tags[layer]), p.tags[layer]) for s, p in zip(sentences, predicted) if layer in s.tags]
         if pairs:
             scores[layer] = layer_f1([g for g, _ in pairs], [p for _, p in pairs])
+    annotated = [(s.arguments, p.arguments) for s, p in zip(sentences, predicted) if s.arguments is not None]
+    if tagger.roles and annotated:  # end to end: predicted triggers and entities (eval also scores gold ones)
+        labelled = argument_scores([gold for gold, _ in annotated], [found for _, found in annotated])["labelled"]
+        scores[ARGUMENT_KEY] = {"f1": labelled["f1"]}
     return scores
 
 
@@ -206,8 +212,10 @@ class CsvLog(TrainerCallback):
             writer.writerows(self.rows)
 
 
-def dev_metrics(sentences: list[Sentence], origins: list[WindowOrigin], layers: dict[str, list[str]]):
-    """compute_metrics for the Trainer: windows are put back into sentences before seqeval scores them."""
+def dev_metrics(sentences: list[Sentence], origins: list[WindowOrigin], layers: dict[str, list[str]],
+                arguments: bool = False):
+    """compute_metrics for the Trainer: windows are put back into sentences before seqeval scores them. With
+    arguments, also the F1 of the roles of the gold-span pairs (the linking alone, as eval's gold-mention score)."""
 
     def compute(prediction) -> dict[str, float]:
         predicted = prediction.predictions
@@ -229,6 +237,14 @@ def dev_metrics(sentences: list[Sentence], origins: list[WindowOrigin], layers: 
             if annotated:
                 result = layer_f1([list(sentences[i].tags[layer]) for i in annotated], [tags[i] for i in annotated])
                 scores[f"{layer}_f1"], scores[f"{layer}_f1_strict"] = result["f1"], result["f1_strict"]
+        if arguments and any(sentence.arguments is not None for sentence in sentences):
+            roles, gold = np.asarray(predicted[len(layers)]), np.asarray(prediction.label_ids[len(layers)])
+            scored = gold != IGNORE  # padding
+            found = int(((roles != 0) & scored).sum())
+            correct = int(((roles == gold) & (gold > 0) & scored).sum())
+            # every gold argument, also those of pairs no single window reads (features.PairStats)
+            expected = sum(len(sentence.arguments or ()) for sentence in sentences)
+            scores[f"{ARGUMENT_KEY}_f1"] = round(2 * correct / (found + expected), 6) if found + expected else 0.0
         layer_scores = [value for key, value in scores.items() if key.endswith("_f1") and not key.endswith("strict_f1")]
         scores["f1"] = float(np.mean(layer_scores)) if layer_scores else 0.0
         return scores
@@ -250,7 +266,8 @@ def build_optimizer(model: MultiHeadTagger, training: dict) -> torch.optim.Optim
             (no_decay if parameter.ndim < 2 else decay).append(parameter)  # no decay on biases and LayerNorms
     groups = [{"params": decay, "weight_decay": training["weight_decay"]},
               {"params": no_decay, "weight_decay": 0.0},
-              {"params": list(model.heads.parameters()), "weight_decay": 0.0, "lr": head_lr}]
+              {"params": [p for name, p in model.named_parameters() if not name.startswith("encoder.")],
+               "weight_decay": 0.0, "lr": head_lr}]  # the layers' heads and the argument head
     return torch.optim.AdamW([group for group in groups if group["params"]], lr=training["learning_rate"])
 
 
@@ -313,16 +330,16 @@ def _train(config: dict, out: Path, device: str, precision: str, state: PartialS
     encoder, tokenizer = load_encoder(config["encoder"], config["tiny"], [w for s in train_sentences for w in s.words])
     if config["embeddings"] == "freeze":
         encoder.get_input_embeddings().weight.requires_grad_(False)
-    model = MultiHeadTagger(encoder, layers, training["dropout"], config["loss_weights"])
+    model = MultiHeadTagger(encoder, layers, training["dropout"], config["loss_weights"], config["roles"])
     word_encoder = WordEncoder(tokenizer, config["normalisation"], config["max_length"], config["overlap"],
                                config["context"])
     train_features, _ = build_features(train_sentences, word_encoder, layers, "+".join(config["data"]["train"]),
-                                       config["word_pooling"])
+                                       config["word_pooling"], config["roles"])
     if config["embeddings"] == "seen":
         seen = train_seen_rows(encoder, [piece for feature in train_features for piece in feature["input_ids"]])
         log.info("training the embedding rows of %d pieces seen in the training data", len(seen.delta) - 1)
     dev_features, dev_origins = build_features(dev_sentences, word_encoder, layers, str(config["data"]["dev"]),
-                                                config["word_pooling"])
+                                                config["word_pooling"], config["roles"])
     effective = training["batch_size"] * training["gradient_accumulation_steps"] * state.num_processes
     log.info("%d train windows, %d dev windows; device %s, precision %s; effective batch %d = %d per device x %d "
              "accumulation steps x %d processes; trainable parameters %d",
@@ -353,7 +370,7 @@ def _train(config: dict, out: Path, device: str, precision: str, state: PartialS
         logging_strategy="steps",
         logging_steps=training["logging_steps"],
         report_to=["tensorboard"] if _installed("tensorboard") else [],
-        label_names=[label_key(layer) for layer in layers] + [WINDOW_INDEX],
+        label_names=[label_key(name) for name in model.loss_weights] + [WINDOW_INDEX],  # layers, then arguments
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         use_cpu=device == "cpu",
@@ -367,7 +384,7 @@ def _train(config: dict, out: Path, device: str, precision: str, state: PartialS
         train_dataset=train_features,
         eval_dataset=dev_features or None,
         data_collator=Collator(tokenizer.pad_token_id),
-        compute_metrics=dev_metrics(dev_sentences, dev_origins, layers) if has_dev else None,
+        compute_metrics=dev_metrics(dev_sentences, dev_origins, layers, bool(config["roles"])) if has_dev else None,
         preprocess_logits_for_metrics=argmax_logits,
         optimizers=(build_optimizer(model, training), None),
         callbacks=[CheckpointEvery(training["checkpoint_every_steps"]), CsvLog(out / "log.csv", resumed_at)],

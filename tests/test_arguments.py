@@ -1,0 +1,271 @@
+"""The argument head: pairs per window, loss masking, checkpoint round trip, the Tagger's arguments and eval."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from eval.harness import evaluate, render
+from models import Tagger
+from models.arguments import ARGUMENT_KEY, NO_ROLE, PAIR_COLUMNS, WordArgument, distance_bucket, N_DISTANCE_BUCKETS
+from models.checkpoint import HEADS_FILE, CheckpointError, load_checkpoint
+from models.encoding import WordEncoder
+from models.labels import bio_labels, chunks
+from models.modeling import IGNORE, PAIRS_KEY, MultiHeadTagger, label_key
+from train.config import ConfigError, load_config
+from train.corpora import Sentence, load_split
+from train.encoders import tiny_encoder
+from train.features import Collator, PairStats, build_features, window_pairs
+
+EVENT_TYPES = ["Conflict.Attack", "Life.Die", "Movement.Transport", "Contact.Meet"]
+ROLES = ["Agent", "Patient", "Place"]
+TINY = Path(__file__).parents[1] / "configs" / "tiny.yaml"
+LAYERS = {"entities": bio_labels(["PERS", "LOC", "ORG", "MISC"]), "events": bio_labels(EVENT_TYPES)}
+
+
+def argument_config(root: Path, out: Path, *extra: str) -> dict:
+    return load_config(TINY, [
+        f"data_root={root}", f"output_dir={out}", "name=arguments", "training.epochs=3", "word_pooling=mean",
+        f"layers.events={json.dumps(EVENT_TYPES)}", f"roles={json.dumps(ROLES)}",
+        "data.train=[anercorp-events:train, aqmar:train]", "data.dev=anercorp-events:dev",
+        "data.test=anercorp-events:test", *extra])
+
+
+@pytest.fixture(scope="module")
+def argument_run(tiny_data_root, tmp_path_factory) -> Path:
+    from train.run import run
+
+    out = tmp_path_factory.mktemp("arguments")
+    saved = os.environ.pop("ARABIC_NEWS_DATA", None)
+    try:
+        run(argument_config(tiny_data_root, out))
+    finally:
+        if saved is not None:
+            os.environ["ARABIC_NEWS_DATA"] = saved
+    return out / "arguments" / "model"
+
+
+def always(tagger: Tagger, role: str) -> Tagger:
+    """The tagger with an argument head that gives every pair `role`: mechanics tests need arguments to exist."""
+    out = tagger.argument_head.out
+    with torch.no_grad():
+        out.weight.zero_()
+        out.bias.fill_(-10.0)
+        out.bias[[NO_ROLE, *tagger.roles].index(role)] = 10.0
+    return tagger
+
+
+def test_distance_buckets_are_signed_and_in_range():
+    assert distance_bucket(5, 5) == N_DISTANCE_BUCKETS // 2
+    assert distance_bucket(5, 6) == N_DISTANCE_BUCKETS // 2 + 1
+    assert distance_bucket(6, 5) == N_DISTANCE_BUCKETS // 2 - 1
+    assert distance_bucket(0, 500) == N_DISTANCE_BUCKETS - 1
+    assert distance_bucket(500, 0) == 0
+    assert distance_bucket(0, 10) == distance_bucket(0, 12) != distance_bucket(0, 20)
+
+
+def long_sentence() -> Sentence:
+    """60 words: an attack at word 2 with an Agent right after and a Place at the far end (other windows)."""
+    words = ["أمس", "،", "هجوم", "محمد"] + ["في"] * 54 + ["دمشق", "."]
+    entities = ["O", "O", "O", "B-PERS"] + ["O"] * 54 + ["B-LOC", "O"]
+    events = ["O", "O", "B-Conflict.Attack"] + ["O"] * 57
+    arguments = (WordArgument((2, 3), (3, 4), "Agent"), WordArgument((2, 3), (58, 59), "Place"))
+    return Sentence(tuple(words), {"entities": tuple(entities), "events": tuple(events)}, None, arguments)
+
+
+def encoder_for(sentences: list[Sentence], max_length: int) -> WordEncoder:
+    _, tokenizer = tiny_encoder({"vocab_size": 200}, [word for sentence in sentences for word in sentence.words])
+    return WordEncoder(tokenizer, "basic", max_length, 4)
+
+
+def test_each_pair_goes_to_exactly_one_window_that_reads_it_whole():
+    sentence = long_sentence()
+    encoder = encoder_for([sentence], 16)
+    windows = encoder.encode([list(sentence.words)])[0]
+    assert len(windows) > 2
+    stats = PairStats()
+    per_window = window_pairs(sentence, windows, LAYERS, ROLES, stats)
+    rows = [(index, row, role) for index, (rows, roles) in enumerate(per_window) for row, role in zip(rows, roles)]
+    # two pairs: (attack, محمد) neighbours, read by a window; (attack, دمشق) 56 words apart, read by none
+    assert stats.pairs == 2 and stats.arguments == 2 and stats.unread == 1 and stats.unread_arguments == 1
+    assert len(rows) == 1
+    index, row, role = rows[0]
+    assert role == 1 + ROLES.index("Agent")
+    window = windows[index]
+    assert 2 in window.words, "the pair is trained in the window that predicts its trigger"
+    assert row[:4] == [window.word_bounds[2 - window.first_word], window.word_bounds[3 - window.first_word],
+                       window.word_bounds[3 - window.first_word], window.word_bounds[4 - window.first_word]]
+    # one window holds everything: every pair once, in that window
+    wide = encoder_for([sentence], 128).encode([list(sentence.words)])[0]
+    assert len(wide) == 1
+    stats = PairStats()
+    rows, roles = window_pairs(sentence, wide, LAYERS, ROLES, stats)[0]
+    assert stats.unread == 0 and len(rows) == 2 and sorted(roles) == [1, 3]
+
+
+def test_sentences_without_arguments_carry_no_pairs_and_no_argument_loss():
+    annotated, unknown = long_sentence(), Sentence(long_sentence().words, long_sentence().tags, None, None)
+    encoder = encoder_for([annotated], 128)
+    features, _ = build_features([annotated, unknown], encoder, LAYERS, roles=ROLES)
+    assert len(features[0][PAIRS_KEY]) == 2 and features[1][PAIRS_KEY] == []
+    batch = Collator(0)(features)
+    assert batch[PAIRS_KEY].shape == (2, 2, len(PAIR_COLUMNS))
+    assert batch[label_key(ARGUMENT_KEY)][1].tolist() == [IGNORE, IGNORE]
+    # the loss of a batch whose pairs are all unannotated equals the loss of the model without the head
+    torch.manual_seed(0)
+    encoder_model, _ = tiny_encoder({"vocab_size": 200}, list(annotated.words))
+    model = MultiHeadTagger(encoder_model, LAYERS, roles=ROLES).eval()
+    inputs = Collator(0)(features[1:])
+    labels = {key: value for key, value in inputs.items() if key.startswith("labels_")}
+    with_head = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                      argument_pairs=inputs[PAIRS_KEY], **labels)["loss"]
+    layers_only = {key: value for key, value in labels.items() if key != label_key(ARGUMENT_KEY)}
+    without = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], **layers_only)["loss"]
+    assert torch.allclose(with_head, without)
+    annotated_inputs = Collator(0)(features[:1])
+    annotated_labels = {key: value for key, value in annotated_inputs.items() if key.startswith("labels_")}
+    more = model(input_ids=annotated_inputs["input_ids"], attention_mask=annotated_inputs["attention_mask"],
+                 argument_pairs=annotated_inputs[PAIRS_KEY], **annotated_labels)["loss"]
+    fewer = model(input_ids=annotated_inputs["input_ids"], attention_mask=annotated_inputs["attention_mask"],
+                  **{k: v for k, v in annotated_labels.items() if k != label_key(ARGUMENT_KEY)})["loss"]
+    assert more > fewer, "annotated pairs add their loss"
+
+
+def test_a_corpus_role_the_config_lacks_is_refused():
+    sentence = long_sentence()
+    with pytest.raises(ValueError, match=r"roles \['Place'\] are not in the config's roles \['Agent', 'Patient'\]"):
+        build_features([sentence], encoder_for([sentence], 128), LAYERS, "toy:train", roles=["Agent", "Patient"])
+
+
+def test_roles_need_both_layers_and_distinct_names(tmp_path):
+    with pytest.raises(ConfigError, match="roles link events to entities"):
+        load_config(TINY, [f"roles={json.dumps(ROLES)}"])
+    with pytest.raises(ConfigError, match="distinct role names"):
+        load_config(TINY, [f"layers.events={json.dumps(EVENT_TYPES)}", "roles=[Agent, Agent]"])
+    with pytest.raises(ConfigError, match="distinct role names"):
+        load_config(TINY, [f"layers.events={json.dumps(EVENT_TYPES)}", "roles=[none]"])
+
+
+def test_training_scores_the_same_pairs_as_the_tagger(argument_run, tiny_data_root):
+    """The pooled spans of a training window and of the Tagger's per-word sums give the same role logits."""
+    model, tokenizer, info = load_checkpoint(argument_run)
+    tagger = Tagger(model, tokenizer, info)
+    sentences = [s for s in load_split("anercorp-events:test", tiny_data_root) if s.arguments]
+    short = [s for s in sentences if len(tagger.encoder.encode([list(s.words)])[0]) == 1][:5]
+    assert short
+    features, _ = build_features(short, tagger.encoder, tagger.layers, "test", "mean", tagger.roles)
+    batch = Collator(tokenizer.pad_token_id)(features)
+    with torch.no_grad():
+        trained = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                        word_starts=batch["word_starts"], argument_pairs=batch[PAIRS_KEY])[ARGUMENT_KEY]
+    gold = [{layer: chunks(list(s.tags[layer])) for layer in ("events", "entities")} for s in short]
+    predicted = tagger.predict_words([list(s.words) for s in short], mentions=gold)
+    for row, (sentence, words) in enumerate(zip(short, predicted)):
+        found = {(a.trigger, a.entity): a.role for a in words.arguments}
+        pairs = [(t, e) for t in gold[row]["events"] for e in gold[row]["entities"]]
+        roles = [NO_ROLE, *tagger.roles]
+        chosen = trained[row, : len(pairs)].argmax(-1).tolist()
+        assert {(t[:2], e[:2]): roles[label] for (t, e), label in zip(pairs, chosen) if label} == found
+
+
+def test_the_tagger_takes_its_roles_from_the_head(argument_run):
+    """The training run builds its measuring Tagger from an info without `roles`: the head decides."""
+    model, tokenizer, info = load_checkpoint(argument_run)
+    tagger = always(Tagger(model, tokenizer, {key: value for key, value in info.items() if key != "roles"}), "Place")
+    (predicted,) = tagger.predict_words([["هجوم", "دمشق"]], mentions=[{"events": [(0, 1, "Conflict.Attack")],
+                                                                      "entities": [(1, 2, "LOC")]}])
+    assert tagger.roles == ROLES and [a.role for a in predicted.arguments] == ["Place"]
+
+
+def test_checkpoint_keeps_the_head_and_refuses_one_without_it(argument_run, tmp_path):
+    model, _, info = load_checkpoint(argument_run)
+    assert info["roles"] == ROLES and model.roles == ROLES
+    assert model.argument_head is not None
+    from safetensors.torch import load_file, save_file
+    import shutil
+    broken = tmp_path / "model"
+    shutil.copytree(argument_run, broken)
+    heads = {key: value for key, value in load_file(str(broken / HEADS_FILE)).items() if not key.startswith("arguments.")}
+    save_file(heads, str(broken / HEADS_FILE))
+    meta = json.loads((broken / "tagger.json").read_text())
+    meta.pop("sha256")
+    (broken / "tagger.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="argument head does not fit"):
+        load_checkpoint(broken)
+
+
+def every_word(tagger: Tagger, layer: str, label: str) -> Tagger:
+    """The tagger with `layer` tagging every word as its own `label` span."""
+    head = tagger.model.heads[layer]
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.fill_(-10.0)
+        head.bias[tagger.layers[layer].index(label)] = 10.0
+    return tagger
+
+
+def test_arguments_slice_the_raw_text_and_refer_to_the_docs_spans(argument_run):
+    tagger = always(Tagger.load(argument_run, precision="fp32"), "Agent")
+    every_word(every_word(tagger, "events", "B-Life.Die"), "entities", "B-ORG")
+    text = "  هجوم محمد علي في دمشق ، وقتل بشار الأسد .\nوصل جورج بوش إلى القاهرة"
+    doc = tagger(text)
+    events, entities = doc.events, doc.entities
+    n_words = len(events)
+    assert n_words == len(entities) == 15  # nine words and a full stop, then five
+    assert len(doc.arguments) == 10 * 10 + 5 * 5, "a head biased to Agent links every pair of each sentence"
+    assert len(doc.arguments) == len({(a.event, a.entity) for a in doc.arguments})
+    for argument in doc.arguments:
+        assert argument.event in events and argument.entity in entities
+        for span in (argument.event, argument.entity):
+            assert text[span.start:span.end] == span.text
+        assert argument.role == "Agent" and 0.99 < argument.score <= 1.0
+        assert argument in doc.arguments_of(argument.event)
+    # pairs never cross sentences
+    sentence_of = lambda span: text.count("\n", 0, span.start)  # noqa: E731
+    assert all(sentence_of(a.event) == sentence_of(a.entity) for a in doc.arguments)
+
+
+def test_no_entity_or_no_trigger_means_no_arguments(argument_run):
+    tagger = always(Tagger.load(argument_run, precision="fp32"), "Place")
+    words = [["هجوم", "في", "على"], ["محمد", "في", "دمشق"], []]
+    mentions = [{"events": [(0, 1, "Conflict.Attack")]}, {"entities": [(0, 1, "PERS"), (2, 3, "LOC")]}, {}]
+    assert [w.arguments for w in tagger.predict_words(words, mentions=mentions)] == [(), (), ()]
+    assert tagger("").arguments == ()
+
+
+def test_a_pair_across_windows_is_scored_at_inference(argument_run):
+    tagger = always(Tagger.load(argument_run, precision="fp32"), "Patient")
+    sentence = long_sentence()
+    assert len(tagger.encoder.encode([list(sentence.words)])[0]) > 1
+    mentions = [{layer: chunks(list(sentence.tags[layer])) for layer in ("events", "entities")}]
+    (predicted,) = tagger.predict_words([list(sentence.words)], mentions=mentions)
+    assert {(a.trigger, a.entity) for a in predicted.arguments} == {((2, 3), (3, 4)), ((2, 3), (58, 59))}
+
+
+def test_bad_mentions_are_refused(argument_run):
+    tagger = Tagger.load(argument_run, precision="fp32")
+    with pytest.raises(ValueError, match="not one of the checkpoint's"):
+        tagger.predict_words([["هجوم"]], mentions=[{"events": [(0, 1, "Justice.Sue")]}])
+    with pytest.raises(ValueError, match="not within its 1 words"):
+        tagger.predict_words([["هجوم"]], mentions=[{"events": [(0, 2, "Conflict.Attack")]}])
+    with pytest.raises(ValueError, match="one dict per sentence"):
+        tagger.predict_words([["هجوم"]], mentions=[])
+
+
+def test_eval_reports_arguments_both_ways_beside_the_rule_baseline(argument_run, tiny_data_root):
+    tagger = Tagger.load(argument_run, precision="fp32")
+    sentences = load_split("anercorp-events:test", tiny_data_root)
+    report = evaluate(tagger, sentences, "anercorp-events:test")
+    arguments = report["arguments"]
+    n_gold = sum(len(s.arguments) for s in sentences if s.arguments is not None)
+    for view in ("gold_mentions", "end_to_end"):
+        assert arguments[view]["labelled"]["n_gold"] == n_gold
+        assert arguments["rule_baseline"][view]["labelled"]["n_gold"] == n_gold
+        assert 0 <= arguments[view]["labelled"]["f1"] <= arguments[view]["identification"]["f1"] <= 1
+    assert arguments["events_fully_right"]["gold_mentions"]["events"] == sum(
+        len(chunks(list(s.tags["events"]))) for s in sentences if s.arguments is not None)
+    text = render(report)
+    assert "arguments, gold triggers and entities given" in text and "rule baseline" in text
