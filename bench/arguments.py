@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for name, batch in texts().items():
         words = sum(len(text.split()) for text in batch)
+        if not words:  # a data folder without the seed articles
+            continue
         for tagger in rows.values():
             tagger.tag(batch)  # warm-up
         seconds: dict[str, list[float]] = {row: [] for row in rows}

@@ -68,7 +68,8 @@ def _encoder_section(info: dict, encoder_config: dict | None) -> list[str]:
     if info.get("roles"):
         lines.append("- an argument head on the same encoder pass: every (event trigger, entity) pair of a sentence "
                      "scored as " + ", ".join(info["roles"]) + " or none, from the two spans' mean piece states, their "
-                     "product, the trigger's subtype, the entity's type and their distance in words")
+                     "product, the mean of the words between them, the trigger's subtype, the entity's type, their "
+                     "distance in words and the entities and triggers between them")
     return lines
 
 
@@ -101,7 +102,8 @@ def _metrics_section(info: dict, reports: list[dict], folder: Path) -> list[str]
         for split, layers in measured.items():
             for layer, scores in layers.items():
                 strict = f"{100 * scores['f1_strict']:.2f}" if "f1_strict" in scores else "-"  # arguments: no IOB2
-                lines.append(f"| {split} | {layer} | {100 * scores['f1']:.2f} | {strict} |")
+                name = f"{layer} (end to end)" if "f1_strict" not in scores else layer
+                lines.append(f"| {split} | {name} | {100 * scores['f1']:.2f} | {strict} |")
         lines.append("")
     for report in reports:
         lines += [render(report, functools.partial(format_markdown, heading="###")), ""]

@@ -269,3 +269,18 @@ def test_eval_reports_arguments_both_ways_beside_the_rule_baseline(argument_run,
         len(chunks(list(s.tags["events"]))) for s in sentences if s.arguments is not None)
     text = render(report)
     assert "arguments, gold triggers and entities given" in text and "rule baseline" in text
+
+
+def test_the_argument_benchmark_times_both_rows_interleaved(argument_run, tiny_data_root, tmp_path, monkeypatch,
+                                                            capsys):
+    import bench.common
+    from bench.arguments import main
+
+    monkeypatch.setenv("ARABIC_NEWS_DATA", str(tiny_data_root))
+    monkeypatch.setattr(bench.common, "OUT", tmp_path)
+    assert main(["--checkpoint", str(argument_run), "--passes", "2", "--precision", "fp32"]) == 0
+    table = capsys.readouterr().out
+    assert "| sentences |" in table and "2 interleaved pairs of passes" in table
+    saved = json.loads((tmp_path / "arguments.json").read_text())
+    timed = saved["results"]["sentences"]["seconds"]
+    assert len(timed["with arguments"]) == len(timed["without"]) == 2 and len(saved["results"]["sentences"]["ratios"]) == 2
