@@ -126,6 +126,34 @@ def read_conll(path: Path, layers: dict[str, int], types: dict[str, dict[str, st
     return sentences
 
 
+def read_conll_file(path: Path, layers: list[str | None]) -> list[Sentence]:
+    """A CoNLL file outside configs/corpora.yaml: the token, then the tag column of each of `layers` in order.
+
+    None in `layers` skips that column; columns after the last layer are ignored. Nothing is renamed and
+    no arguments are read (Sentence.arguments stays None, so they are not scored).
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"CoNLL file {path} does not exist")
+    columns = {layer: column for column, layer in enumerate(layers, start=1) if layer is not None}
+    if not columns:
+        raise ValueError(f"{path}: no layer to read (every column is skipped)")
+    # checked here so the message names the layers, not "the corpus config" of read_conll
+    try:
+        text = decode_utf8(path.read_bytes())
+    except UnicodeDecodeError as err:
+        raise CorpusError(f"{path}: not UTF-8 at byte {err.start}") from None
+    first = next(((number, line.split()) for number, line in enumerate(text.splitlines(), start=1) if line.split()),
+                 None)
+    if first is None:
+        raise CorpusError(f"{path}: no sentences")
+    number, fields = first
+    if len(fields) < len(layers) + 1:
+        named = ", ".join(layer or "(skipped)" for layer in layers)
+        raise CorpusError(f"{path}:{number}: {len(fields)} columns, but reading the token and {named} needs "
+                          f"{len(layers) + 1}")
+    return read_conll(path, columns)
+
+
 def read_arguments(path: Path, sentences: list[Sentence], roles: tuple[str, ...],
                    masked: frozenset[int] = frozenset()) -> dict[int, tuple[WordArgument, ...]]:
     """Read an arguments file (JSON lines, see the data README) -> {sentence index: its arguments}.
