@@ -8,8 +8,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from models.html import write_docs_html
+from models.labels import COLUMNS_HEADER, DOCUMENT_START, OUTSIDE
 from models.precision import PRECISIONS
-from models.tagger import Doc, Span, Tagger, sentence_words
+from models.tagger import Doc, Span, Tagger
 from models.text import decode_utf8, split_sentences
 
 
@@ -17,12 +18,31 @@ class InputError(ValueError):
     pass
 
 
+def looks_like_cp1256(data: bytes, bad_offset: int) -> bool:
+    """Whether undecodable bytes are likely Arabic saved as Windows-1256: nothing before the bad byte was
+    multi-byte UTF-8 (a UTF-8 file broken further on is not a cp1256 one), and as cp1256 most of the non-ASCII
+    characters are Arabic letters."""
+    if not data[:bad_offset].isascii():
+        return False
+    non_ascii = [char for char in data.decode("cp1256", errors="replace") if not char.isascii()]
+    return sum("\u0600" <= char <= "\u06ff" for char in non_ascii) * 2 > len(non_ascii)
+
+
 def read_text(path: Path) -> str:
-    data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    try:
+        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder; give the .txt or .jsonl files in it") from None
     try:
         return decode_utf8(data)
     except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 at byte offset {err.start}") from None
+        hint = ""
+        if looks_like_cp1256(data, err.start):
+            file = "FILE" if str(path) == "-" else path
+            hint = f" (Arabic text saved as Windows-1256? convert it: iconv -f cp1256 -t utf-8 {file} > {file}.utf8)"
+        raise InputError(f"{path}: not UTF-8 at byte offset {err.start}{hint}") from None
 
 
 def read_inputs(paths: list[Path]) -> list[tuple[str, str]]:
@@ -63,15 +83,32 @@ def to_record(document_id: str, doc: Doc, layers: list[str], arguments: bool = F
     return record
 
 
-def to_conll(tagger: Tagger, text: str) -> str:
-    """CoNLL: one word per line with one tag column per layer, a blank line after each sentence."""
-    sentences = split_sentences(text)
-    predicted = tagger.predict_words(*sentence_words([sentences]))
-    blocks = []
-    for sentence, tags in zip(sentences, predicted):
-        rows = zip([word.text for word in sentence], *(tags.tags[layer] for layer in tagger.layers))
-        blocks.append("".join("\t".join(row) + "\n" for row in rows))
-    return "\n".join(blocks)
+def conll_header(layers: list[str]) -> str:
+    """Names the columns once, as a comment line, so the file says which tag column is which layer."""
+    return f"{COLUMNS_HEADER} token " + " ".join(layers) + "\n"
+
+
+def to_conll(document_id: str, doc: Doc, layers: list[str]) -> str:
+    """One document as CoNLL: a -DOCSTART- line with its id and a blank line, then one word per line with one
+    IOB2 tag column per layer, a blank line after each sentence. The tags are rebuilt from the doc's spans, so
+    the text is tagged once for every output."""
+    sentences = split_sentences(doc.text)  # the split Tagger.tag made: the spans begin and end on these words
+    words = [word for sentence in sentences for word in sentence]
+    first_at = {word.start: index for index, word in enumerate(words)}
+    last_at = {word.end: index for index, word in enumerate(words)}
+    columns = []
+    for layer in layers:
+        tags = [OUTSIDE] * len(words)
+        for span in doc.layer(layer):
+            first, last = first_at[span.start], last_at[span.end]
+            tags[first:last + 1] = [f"B-{span.label}"] + [f"I-{span.label}"] * (last - first)
+        columns.append(iter(tags))
+    # one line whatever the id holds: a JSONL id may carry tabs or newlines
+    blocks = [f"{DOCUMENT_START} {' '.join(document_id.split())}\n"]
+    for sentence in sentences:
+        blocks.append("".join("\t".join([word.text, *(next(column) for column in columns)]) + "\n"
+                              for word in sentence))
+    return "\n".join(blocks) + "\n"
 
 
 def show(document_id: str, doc: Doc, layers: list[str]) -> str:
@@ -93,15 +130,18 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m models",
         description="Tag raw Arabic text: each input .txt file is one document, each line of a .jsonl file one "
                     "{\"text\": ..., \"id\": ...} record. Writes JSONL, one record per document with its spans "
-                    "per layer (text, label, character offsets start/end into the raw text, score) and, for a "
+                    "per layer (text, label, character offsets start/end into the record's \"text\" field, "
+                    "which is the input without a leading byte order mark (BOM), and score) and, for a "
                     "checkpoint with roles, \"arguments\": each {event, entity, role, score}, its event and entity "
                     "written as in the layers' lists; with --html also a self-contained HTML page of the "
                     "articles, right to left, spans coloured by type, each event with its participants.")
     parser.add_argument("inputs", nargs="+", type=Path, help=".txt or .jsonl files, or - for standard input")
     parser.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint folder, e.g. runs/e5-small-offline/model")
-    parser.add_argument("--out", type=Path, default=None, help="JSONL output file (default: standard output)")
+    parser.add_argument("--out", type=Path, default=None, help="output file, JSONL or CoNLL (default: standard output)")
     parser.add_argument("--format", choices=["jsonl", "conll"], default="jsonl",
-                        help="jsonl: one record per document with spans per layer; conll: word<TAB>tag per layer")
+                        help="jsonl: one record per document with spans per layer; conll: a \"# columns: token "
+                             "LAYER...\" line, then per document \"-DOCSTART- ID\" and a blank line, then "
+                             "word<TAB>tag per layer, a blank line after each sentence")
     parser.add_argument("--html", type=Path, default=None,
                         help="also write the tagged documents as one self-contained HTML page (no network needed)")
     parser.add_argument("--show", action="store_true",
@@ -120,9 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     layers = list(tagger.layers)
-    docs = tagger.tag([text for _, text in documents]) if args.format == "jsonl" or args.show or args.html else []
+    docs = tagger.tag([text for _, text in documents])
     if args.format == "conll":
-        output = "\n".join(to_conll(tagger, text) for _, text in documents)
+        output = conll_header(layers) + "".join(to_conll(document_id, doc, layers)
+                                                for (document_id, _), doc in zip(documents, docs))
     else:
         records = (to_record(document_id, doc, layers, arguments=bool(tagger.roles))
                    for (document_id, _), doc in zip(documents, docs))
@@ -138,14 +179,15 @@ def main(argv: list[str] | None = None) -> int:
                         title=f"Tagged with {args.checkpoint}",
                         note=f"{len(docs)} documents; hover over a span for its score{participants}.",
                         arguments=bool(tagger.roles))
+    # with no --out, standard output carries the tags: everything else goes to standard error
+    report = sys.stdout if args.out else sys.stderr
     if args.show:
-        report = sys.stdout if args.out else sys.stderr
         for (document_id, _), doc in zip(documents, docs):
             print(show(document_id, doc, layers), file=report)
-        if args.out:
-            print(f"written: {args.out}", file=report)
+    if args.out:
+        print(f"written: {args.out}", file=report)
     if args.html:
-        print(f"written: {args.html}", file=sys.stdout if args.out else sys.stderr)
+        print(f"written: {args.html}", file=report)
     return 0
 
 

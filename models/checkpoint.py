@@ -65,7 +65,14 @@ def read_info(path: Path) -> dict:
     path = Path(path)
     meta_file = path / TAGGER_FILE
     if not meta_file.is_file():
-        hint = " (a standalone export? load it with transformers.pipeline)" if (path / "config.json").is_file() else ""
+        if not path.exists():  # a typo: "tagger.json is missing" would send the user looking inside a folder
+            raise CheckpointError(f"{path} does not exist: give the checkpoint folder, e.g. runs/NAME/model")
+        if (path / "model" / TAGGER_FILE).is_file():  # a run folder keeps its checkpoint in model/
+            hint = f" (a run folder? its checkpoint is {path / 'model'})"
+        elif (path / "config.json").is_file():
+            hint = " (a standalone export? load it with transformers.pipeline)"
+        else:
+            hint = ""
         raise CheckpointError(f"{path} is not a tagger checkpoint: {TAGGER_FILE} is missing{hint}")
     try:
         info = json.loads(meta_file.read_text(encoding="utf-8"))

@@ -4,6 +4,10 @@ from __future__ import annotations
 import re
 
 OUTSIDE = "O"
+# CoNLL files: CoNLL 2003's document boundary line, and the comment that names the columns (token, then one
+# tag column per layer); `python -m models --format conll` writes both, the corpus reader skips them
+DOCUMENT_START = "-DOCSTART-"
+COLUMNS_HEADER = "# columns:"
 _TAG = re.compile(r"^([BI])-(\S+)$")
 
 

@@ -12,7 +12,7 @@ from eval.harness import evaluate
 from models import Tagger
 from models.labels import bio_labels
 from models.modeling import IGNORE, MultiHeadTagger
-from train.corpora import load_split
+from train.corpora import load_split, read_conll
 from train.encoders import tiny_encoder
 from train.export import export_layer
 
@@ -112,8 +112,9 @@ def test_cli_writes_both_layers_in_jsonl_and_conll(joint_run: Path, tmp_path: Pa
     record = json.loads((tmp_path / "a.jsonl").read_text(encoding="utf-8"))
     assert {"entities", "events"} <= record.keys()
     assert main(["--checkpoint", str(joint_run), str(article), "--format", "conll", "--out", str(tmp_path / "a.conll")]) == 0
-    blocks = (tmp_path / "a.conll").read_text(encoding="utf-8").strip().split("\n\n")
-    assert len(blocks) == 2  # two sentences
-    rows = [line.split("\t") for line in blocks[0].splitlines()]
-    assert [row[0] for row in rows] == ["هجوم", "في", "دمشق", "."]
-    assert all(len(row) == 3 for row in rows), "word, entity tag, event tag"
+    written = (tmp_path / "a.conll").read_text(encoding="utf-8")
+    assert written.startswith("# columns: token entities events\n-DOCSTART- ")
+    # the project's own reader takes it back: two sentences, a column per layer
+    sentences = read_conll(tmp_path / "a.conll", {"entities": 1, "events": 2})
+    assert [list(sentence.words) for sentence in sentences] == [["هجوم", "في", "دمشق", "."], ["وصل", "محمد"]]
+    assert all(len(sentence.tags["events"]) == len(sentence.words) for sentence in sentences)

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from models.arguments import ENTITY_LAYER, TRIGGER_LAYER, WordArgument
-from models.labels import TagError, chunks, split_tag, to_iob2
+from models.labels import COLUMNS_HEADER, DOCUMENT_START, TagError, chunks, split_tag, to_iob2
 from models.text import decode_utf8
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,8 @@ def read_conll(path: Path, layers: dict[str, int], types: dict[str, dict[str, st
         raise CorpusError(f"{path}: not UTF-8 at byte {err.start}") from None
     for line_number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
-        if not fields:
+        # a document boundary, and the column header `python -m models --format conll` writes: no words
+        if not fields or fields[0] == DOCUMENT_START or line.startswith(COLUMNS_HEADER):
             close_sentence()
             continue
         where = f"{path}:{line_number}"
