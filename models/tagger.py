@@ -265,11 +265,11 @@ class Tagger:
             raise ValueError(f"{where} are given, but the checkpoint has no argument head")
         if not isinstance(mentions, (list, tuple)) or len(mentions) != len(sentences):
             raise ValueError(f"{where} must be a list of one dict per sentence ({len(sentences)})")
+        known_types = {layer: set(types_of(self.layers[layer])) for layer in (TRIGGER_LAYER, ENTITY_LAYER)}
         for index, (given, words) in enumerate(zip(mentions, sentences)):
             if not isinstance(given, dict):
                 raise TypeError(f"{where}: sentence {index}: expected a dict of layer -> spans, got {_describe(given)}")
-            for layer in (TRIGGER_LAYER, ENTITY_LAYER):
-                known = set(types_of(self.layers[layer]))
+            for layer, known in known_types.items():
                 for first, end, label in given.get(layer, ()):
                     if label not in known:
                         raise ValueError(f"{where}: sentence {index}: {layer} label {label!r} is not one of the "

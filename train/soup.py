@@ -5,7 +5,7 @@
 The ingredients must be runs of one encoder with the same layers, labels, tokenizer and windowing, e.g. one
 recipe trained with different seeds: they start from the same pretrained weights, so their average is a
 model of its own. The soup costs one model at inference, and it evens out the run-to-run spread of
-bf16 CPU training (README "Results" has the measured gain). Evaluate it like any checkpoint:
+bf16 CPU training (docs/RESULTS.md has the measured gain). Evaluate it like any checkpoint:
 python -m eval --checkpoint runs/e5-small-soup/model.
 """
 from __future__ import annotations
