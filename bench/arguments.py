@@ -24,7 +24,7 @@ PASSES = 5  # timed pairs of passes per text set, after one untimed warm-up pass
 
 
 def texts() -> dict[str, list[str]]:
-    from train.corpora import data_root, load_split
+    from corpora.reader import data_root, load_split
 
     root = data_root()
     sentences = [" ".join(sentence.words) for sentence in load_split("anercorp-events:test", root)]

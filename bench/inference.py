@@ -68,14 +68,14 @@ SAME_MODEL = {row: EXACT for row in ("tagger", "tagger-bf16", "tagger-int8", "ta
 # ------------------------------------------------------------------------------------------- texts
 
 def anercorp_sentences(limit: int | None):
-    from train.corpora import data_root, load_split
+    from corpora.reader import data_root, load_split
 
     sentences = load_split("anercorp:test", data_root())
     return sentences[:limit] if limit else sentences
 
 
 def article_texts() -> list[str]:
-    from train.corpora import data_root
+    from corpora.reader import data_root
 
     return [path.read_text(encoding="utf-8") for path in sorted((data_root() / "news").glob("*.txt"))]
 

@@ -25,7 +25,7 @@ FLAT = 1.3  # the largest time per 1,000 words may be at most this times the sma
 
 
 def anercorp_texts() -> list[str]:
-    from train.corpora import data_root, load_split
+    from corpora.reader import data_root, load_split
 
     return [" ".join(sentence.words) for sentence in load_split("anercorp:test", data_root())]
 

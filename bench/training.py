@@ -32,7 +32,7 @@ PLAIN = {"max_length": 128, "batch_size": 16, "learning_rate": 5e-5, "seed": 42}
 
 def ours(steps: int, epochs: int) -> dict:
     from train.config import load_config
-    from train.corpora import data_root, load_split
+    from corpora.reader import data_root, load_split
     from train.run import run
 
     recipe = load_config(OURS_CONFIG)["training"]  # the config's own schedule, before the overrides below
@@ -61,7 +61,7 @@ def plain(steps: int, epochs: int) -> dict:
 
     from models.labels import bio_labels
     from train.config import load_config
-    from train.corpora import data_root, load_split
+    from corpora.reader import data_root, load_split
     from train.offline_encoder import ensure_offline_encoder
 
     encoder_dir = ensure_offline_encoder()

@@ -14,7 +14,7 @@ from eval.plots import TRAINING_CURVES, plot_training_curves
 from models.checkpoint import CheckpointError
 from models.precision import PRECISIONS
 from models.tagger import Tagger
-from train.corpora import CORPORA_FILE, CorpusError, Sentence, corpus_specs, data_root, load_split, read_conll_file
+from corpora.reader import CORPORA_FILE, CorpusError, Sentence, corpus_specs, data_root, load_split, read_conll_file
 
 # `--data` values ending so are files even before they exist, so a mistyped path says "does not exist"
 # rather than "unknown corpus"

@@ -13,7 +13,7 @@ from eval.spans import confusion_matrix
 from models.arguments import ENTITY_LAYER, TRIGGER_LAYER
 from models.labels import chunks, types_of
 from models.tagger import Tagger, WordTags
-from train.corpora import Sentence
+from corpora.reader import Sentence
 
 
 

@@ -20,7 +20,7 @@ from eval.spans import CORRECT, MISSED, OUTCOMES, SPURIOUS, WRONG_TYPE, match_sp
 from models.arguments import ENTITY_LAYER, TRIGGER_LAYER, WordArgument
 from models.html import Palette, chip, legend, page, render_text
 from models.tagger import Span, WordTags
-from train.corpora import Sentence
+from corpora.reader import Sentence
 
 # outcome -> (symbol, words, outline colour, outline style); style and symbol differ, not colour alone
 OUTCOME_LOOK = {

@@ -148,7 +148,7 @@ def tiny_run(tiny_data_root, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def real_root() -> Path:
     """../shared/data (or $ARABIC_NEWS_DATA); tests of the real corpora skip where it is absent."""
-    from train.corpora import data_root
+    from corpora.reader import data_root
 
     try:
         return data_root()

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import train.corpora
+import corpora.reader
 from models.arguments import WordArgument
-from train.corpora import CorpusError, load_split, read_arguments, read_conll
+from corpora.reader import CorpusError, load_split, read_arguments, read_conll
 
 ROLES = ("Agent", "Patient", "Place")
 
@@ -222,7 +222,7 @@ def corpus_config(tmp_path, monkeypatch):
     def write(spec: dict) -> None:
         config = tmp_path / "corpora.yaml"
         config.write_text(json.dumps({"toy": {"dir": "toy", **spec}}), encoding="utf-8")  # JSON is YAML
-        monkeypatch.setattr(train.corpora, "CORPORA_FILE", config)
+        monkeypatch.setattr(corpora.reader, "CORPORA_FILE", config)
 
     return write, root
 

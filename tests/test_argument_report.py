@@ -11,7 +11,7 @@ from eval.html import match_arguments, render_comparison
 from eval.metrics import score_layer
 from models.arguments import WordArgument
 from models.tagger import WordTags
-from train.corpora import Sentence
+from corpora.reader import Sentence
 from test_reports import LAYERS, assert_not_blank, assert_self_contained, chromium, needs_chromium
 
 # One sentence whose spans are all right and whose arguments hold one of each outcome: only its arguments make

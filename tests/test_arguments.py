@@ -16,7 +16,7 @@ from models.encoding import WordEncoder
 from models.labels import bio_labels, chunks
 from models.modeling import IGNORE, PAIRS_KEY, MultiHeadTagger, label_key
 from train.config import ConfigError, load_config
-from train.corpora import Sentence, load_split
+from corpora.reader import Sentence, load_split
 from train.encoders import tiny_encoder
 from train.features import Collator, PairStats, build_features, window_pairs
 

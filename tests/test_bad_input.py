@@ -24,7 +24,7 @@ from models.__main__ import InputError, read_inputs
 from models.checkpoint import HEADS_FILE, TAGGER_FILE, CheckpointError, load_checkpoint
 from models.tagger import Doc
 from models.text import split_words
-from train.corpora import Sentence
+from corpora.reader import Sentence
 from conftest import tokenizer_json_to_vocab_txt
 
 ROOT = Path(__file__).resolve().parents[1]

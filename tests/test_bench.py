@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from bench.inference import raw_text_f1
-from train.corpora import Sentence
+from corpora.reader import Sentence
 
 GOLD = [Sentence(("زار", "محمد", "علي", "كابول؛", "أمس"), {"entities": ("O", "B-PERS", "I-PERS", "B-LOC", "O")})]
 TEXTS = [" ".join(sentence.words) for sentence in GOLD]  # "زار محمد علي كابول؛ أمس"

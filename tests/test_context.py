@@ -10,7 +10,7 @@ import pytest
 from models.checkpoint import CheckpointError, read_info
 from models.tagger import Tagger
 from train.config import ConfigError, load_config
-from train.corpora import load_split
+from corpora.reader import load_split
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 # two sentences of one text (the Tagger splits at the full stop)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from train.corpora import DATA_ENV, CorpusError, Sentence, data_root, load_split, read_conll
+from corpora.reader import DATA_ENV, CorpusError, Sentence, data_root, load_split, read_conll
 
 ENTITIES = {"entities": 1}
 
@@ -50,19 +50,19 @@ def test_empty_file_has_no_sentences(tmp_path):
 def test_iob1_is_normalised_to_iob2_and_the_repair_logged(tmp_path, caplog):
     # three chunk-initial I- tags: at sentence start, after O, and after another type
     path = _write(tmp_path, "محمد I-PERS\nفي O\nدمشق I-LOC\n\nالأمم I-ORG\nالمتحدة I-ORG\nبغداد I-LOC\n")
-    with caplog.at_level(logging.INFO, logger="train.corpora"):
+    with caplog.at_level(logging.INFO, logger="corpora.reader"):
         sentences = read_conll(path, ENTITIES)
     assert [s.tags["entities"] for s in sentences] == [
         ("B-PERS", "O", "B-LOC"),
         ("B-ORG", "I-ORG", "B-LOC"),
     ]
-    messages = [record.getMessage() for record in caplog.records if record.name == "train.corpora"]
+    messages = [record.getMessage() for record in caplog.records if record.name == "corpora.reader"]
     assert any("repaired 4 " in message and str(path) in message and "entities" in message for message in messages), messages
 
 
 def test_iob2_input_logs_no_repair(tmp_path, caplog):
     path = _write(tmp_path, "محمد B-PERS\nعلي I-PERS\n")
-    with caplog.at_level(logging.INFO, logger="train.corpora"):
+    with caplog.at_level(logging.INFO, logger="corpora.reader"):
         read_conll(path, ENTITIES)
     assert not [record for record in caplog.records if "repaired" in record.getMessage()]
 
@@ -222,7 +222,7 @@ def test_wojood_trains_through_config_alone():
     """21 nested types: the config's label set covers every outermost tag, no code knows the scheme."""
     from models.labels import bio_labels
     from train.config import load_config
-    from train.corpora import PROJECT_ROOT
+    from corpora.reader import PROJECT_ROOT
     from train.encoders import tiny_encoder
     from models.encoding import WordEncoder
     from train.features import build_features

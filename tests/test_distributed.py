@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 from train.config import load_config
-from train.corpora import Sentence
+from corpora.reader import Sentence
 from train.features import WindowOrigin
 from train.run import GpuUnavailable, OutOfMemory, RunExists, dev_metrics, run
 

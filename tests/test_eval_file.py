@@ -8,7 +8,7 @@ import pytest
 
 from conftest import synthetic_sentences, with_events, write_conll
 from eval.__main__ import file_label, is_file_value, main
-from train.corpora import CorpusError, read_conll_file
+from corpora.reader import CorpusError, read_conll_file
 
 SENTENCES = synthetic_sentences(9, seed=7)
 

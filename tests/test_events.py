@@ -12,7 +12,7 @@ from eval.harness import evaluate
 from models import Tagger
 from models.labels import bio_labels
 from models.modeling import IGNORE, MultiHeadTagger
-from train.corpora import load_split, read_conll
+from corpora.reader import load_split, read_conll
 from train.encoders import tiny_encoder
 from train.export import export_layer
 

@@ -11,7 +11,7 @@ import torch
 from models.encoding import WordEncoder
 from models.labels import bio_labels
 from models.modeling import IGNORE
-from train.corpora import Sentence
+from corpora.reader import Sentence
 from train.features import WINDOW_INDEX, Collator, build_features
 
 VOCAB_WORDS = ["قال", "محمد", "علي", "في", "دمشق", "الجيش", "هاجم", "."]

@@ -14,7 +14,7 @@ import torch  # noqa: E402
 from models import Tagger  # noqa: E402
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
 from models.onnx_runtime import ONNX_FILE, load_onnx_checkpoint  # noqa: E402
-from train.corpora import load_split  # noqa: E402
+from corpora.reader import load_split  # noqa: E402
 from train.export import main as export_main  # noqa: E402
 from conftest import tokenizer_json_to_vocab_txt  # noqa: E402
 

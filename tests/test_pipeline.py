@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 from eval.harness import evaluate, write_report
 from models import Tagger
 from models.checkpoint import HEADS_FILE, TAGGER_FILE, CheckpointError, load_checkpoint
-from train.corpora import load_split
+from corpora.reader import load_split
 from train.export import export_layer
 
 

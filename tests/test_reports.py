@@ -19,7 +19,7 @@ from eval.model_card import write_model_card
 from eval.spans import MISSED, SPURIOUS, confusion_matrix, match_spans
 from models.html import Palette, nested_pieces, render_docs, render_text
 from models.tagger import Doc, Span, WordTags
-from train.corpora import Sentence
+from corpora.reader import Sentence
 
 PROJECT = Path(__file__).parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -14,7 +14,7 @@ from models.labels import bio_labels
 from models.modeling import IGNORE, pool_word_pieces
 from models.tagger import Tagger
 from train.config import ConfigError, load_config
-from train.corpora import Sentence
+from corpora.reader import Sentence
 from train.features import WORD_STARTS, Collator, build_features
 
 CONFIGS = Path(__file__).parents[1] / "configs"

@@ -10,7 +10,7 @@ from models.arguments import ARGUMENT_KEY, ENTITY_LAYER, NO_ROLE, PAIR_COLUMNS, 
 from models.encoding import Window, WordEncoder
 from models.labels import chunks, types_of
 from models.modeling import IGNORE, PAIRS_KEY, WORD_POOLINGS, label_key
-from train.corpora import Sentence
+from corpora.reader import Sentence
 
 log = logging.getLogger(__name__)
 

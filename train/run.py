@@ -35,7 +35,7 @@ from models.encoding import WordEncoder
 from models.labels import bio_labels
 from models.modeling import IGNORE, MultiHeadTagger, label_key
 from models.tagger import Tagger
-from train.corpora import PROJECT_ROOT, Sentence, data_root, load_split
+from corpora.reader import PROJECT_ROOT, Sentence, data_root, load_split
 from train.encoders import load_encoder
 from train.embeddings import fold_seen_rows, train_seen_rows
 from train.features import WINDOW_INDEX, Collator, WindowOrigin, build_features
