@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from models.labels import chunks
 from corpora.reader import DATA_ENV, CorpusError, Sentence, data_root, load_split, read_conll
 
 ENTITIES = {"entities": 1}
@@ -201,6 +202,19 @@ def test_anercorp_sizes_and_carved_dev(real_root):
     for sentence in train[:50] + dev[:50] + test[:50]:
         assert set(sentence.tags) == {"entities"}
         assert len(sentence.tags["entities"]) == len(sentence.words)
+
+
+@pytest.mark.parametrize("split, sentences, tokens, events", [
+    ("train", 1328, 36_050, 542), ("dev", 710, 19_519, 108), ("test", 605, 18_284, 251)])
+def test_aqmar_events_feeds_both_layers_with_anercorp_types(real_root, split, sentences, tokens, events):
+    """The counts of the data folder's README; AQMAR's PER and MIS read as the ANERcorp types, and no
+    argument layer, so the argument loss is masked (None), not trained on as 'no argument'."""
+    loaded = load_split(f"aqmar-events:{split}", real_root)
+    assert (len(loaded), _tokens(loaded)) == (sentences, tokens)
+    assert sum(len(chunks(list(sentence.tags["events"]))) for sentence in loaded) == events
+    entity_types = {tag[2:] for sentence in loaded for tag in sentence.tags["entities"] if tag != "O"}
+    assert entity_types == {"PERS", "LOC", "ORG", "MISC"}
+    assert all(sentence.arguments is None for sentence in loaded)
 
 
 def test_unknown_corpus_lists_known_ones(tmp_path):
