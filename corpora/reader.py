@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -244,8 +245,20 @@ def corpus_specs() -> dict:
     return yaml.safe_load(CORPORA_FILE.read_text(encoding="utf-8"))
 
 
+# `anercorp:train[:25%]`: the first quarter of a split, in file order (the slicing notation of HF datasets)
+_FIRST_PERCENT = re.compile(r"^(?P<split>[^\[\]]+)\[:(?P<percent>[0-9]+(?:\.[0-9]+)?)%\]$")
+
+
 def load_split(name: str, root: Path) -> list[Sentence]:
-    """`anercorp:test` -> its sentences. A carved dev split takes the last fraction of its source split."""
+    """`anercorp:test` -> its sentences. A carved dev split takes the last fraction of its source split.
+    `anercorp:train[:25%]` takes the first 25% of a split's sentences (rounded), for learning curves."""
+    sliced = _FIRST_PERCENT.match(name)
+    if sliced:
+        percent = float(sliced["percent"])
+        if not 0 < percent <= 100:
+            raise CorpusError(f"{name}: the percentage of a split must be above 0 and at most 100")
+        sentences = load_split(sliced["split"], root)
+        return sentences[: round(len(sentences) * percent / 100)]
     corpus, _, split = name.partition(":")
     specs = corpus_specs()
     if corpus not in specs:

@@ -119,7 +119,7 @@ def aqmar_style(sentences: list[list[tuple[str, str]]]) -> list[list[tuple[str, 
 @pytest.fixture(scope="session")
 def tiny_data_root(tmp_path_factory) -> Path:
     """Synthetic corpora laid out like ../shared/data: anercorp-camellab, anercorp-events (with arguments),
-    aqmar-liu2019."""
+    aqmar-liu2019 and aqmar-events."""
     root = tmp_path_factory.mktemp("data")
     train, test = synthetic_sentences(120, seed=1, long_every=40), synthetic_sentences(30, seed=2, long_every=15)
     write_conll(root / "anercorp-camellab" / "ANERCorp_CamelLab_train.txt", train)
@@ -128,7 +128,9 @@ def tiny_data_root(tmp_path_factory) -> Path:
         write_conll(root / "anercorp-events" / f"{split}.txt", sentences)
         write_arguments(root / "anercorp-events" / f"{split}.args.jsonl", synthetic_arguments(sentences))
     for split, seed in (("train", 3), ("dev", 4), ("test", 5)):
-        write_conll(root / "aqmar-liu2019" / f"{split}.txt", aqmar_style(synthetic_sentences(40, seed=seed)))
+        aqmar = aqmar_style(synthetic_sentences(40, seed=seed))
+        write_conll(root / "aqmar-liu2019" / f"{split}.txt", aqmar)
+        write_conll(root / "aqmar-events" / f"{split}.txt", with_events(aqmar))
     return root
 
 

@@ -254,3 +254,17 @@ def test_wojood_trains_through_config_alone():
     assert len(features) >= len(sentences)
     used = {tag for s in sentences for tag in s.tags["entities"]}
     assert "B-EVENT" in used and used <= set(layers["entities"])
+
+
+def test_a_split_sliced_by_percent_is_its_first_sentences_in_file_order(tiny_data_root):
+    full = load_split("anercorp:train", tiny_data_root)
+    quarter = load_split("anercorp:train[:25%]", tiny_data_root)
+    assert quarter == full[: round(len(full) * 0.25)]
+    assert 0 < len(quarter) < len(full)
+    assert load_split("anercorp:train[:100%]", tiny_data_root) == full
+
+
+@pytest.mark.parametrize("name", ["anercorp:train[:0%]", "anercorp:train[:150%]"])
+def test_a_percentage_outside_0_to_100_is_refused(tiny_data_root, name):
+    with pytest.raises(CorpusError, match="percentage"):
+        load_split(name, tiny_data_root)
