@@ -19,7 +19,9 @@ from pathlib import Path
 from eval.spans import CORRECT, MISSED, OUTCOMES, SPURIOUS, WRONG_TYPE, match_spans, outcome_of
 from models.arguments import ENTITY_LAYER, TRIGGER_LAYER, WordArgument
 from models.html import Palette, chip, legend, page, render_text
-from models.tagger import Span, WordTags
+from models.spans import Span, word_spans
+from models.tagger import WordTags
+from models.text import Word
 from corpora.reader import Sentence
 
 # outcome -> (symbol, words, outline colour, outline style); style and symbol differ, not colour alone
@@ -51,35 +53,31 @@ th:first-child,td:first-child{text-align:left}
 ARGUMENT_CSS = ".args .outcome{margin:0;margin-inline-end:.3em;font:600 .75rem/1.4 system-ui,sans-serif}\n"
 
 
-def join_words(words: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
-    """The sentence as text, words separated by one space, with each word's character offsets."""
-    offsets, position = [], 0
+def join_words(words: Sequence[str]) -> tuple[str, list[Word]]:
+    """The sentence as text, words separated by one space, and its words with their character offsets."""
+    placed, position = [], 0
     for word in words:
-        offsets.append((position, position + len(word)))
+        placed.append(Word(word, position, position + len(word)))
         position += len(word) + 1
-    return " ".join(words), offsets
+    return " ".join(words), placed
 
 
 def compare_sentence(sentence: Sentence, predicted: WordTags, layers: Sequence[str]
                      ) -> tuple[str, list[Span], list[Span], dict[Span, str]]:
     """Text, gold spans, predicted spans and each span's outcome, for the layers the sentence annotates."""
-    text, offsets = join_words(sentence.words)
+    text, words = join_words(sentence.words)
     gold_spans, predicted_spans, outcomes = [], [], {}
     for layer in layers:
         if layer not in sentence.tags:
             continue
-        scores = predicted.scores[layer]
+        gold = word_spans(text, words, layer, sentence.tags[layer])
+        guessed = word_spans(text, words, layer, predicted.tags[layer], predicted.scores[layer])
         for match in match_spans(sentence.tags[layer], predicted.tags[layer]):
-            start, end = offsets[match.first][0], offsets[match.end - 1][1]
-            if match.gold is not None:
-                span = Span(layer, match.gold, start, end, text[start:end], 1.0)
-                gold_spans.append(span)
-                outcomes[span] = match.outcome
-            if match.predicted is not None:
-                score = sum(scores[match.first:match.end]) / (match.end - match.first)
-                span = Span(layer, match.predicted, start, end, text[start:end], round(score, 4))
-                predicted_spans.append(span)
-                outcomes[span] = match.outcome
+            for found, side in ((gold, gold_spans), (guessed, predicted_spans)):
+                span = found.get((match.first, match.end))
+                if span is not None:
+                    side.append(span)
+                    outcomes[span] = match.outcome
     return text, gold_spans, predicted_spans, outcomes
 
 
@@ -108,21 +106,23 @@ def match_arguments(gold: Iterable[WordArgument], predicted: Iterable[WordArgume
 def event_arguments(sentence: Sentence, tags: WordTags, palette: Palette) -> tuple[str, list[ArgumentMatch]]:
     """The sentence's events list, gold versus predicted (as models/html.py's event_list, with outcomes), and
     its argument matches. Events are the gold and predicted triggers, and any trigger an argument names."""
-    text, offsets = join_words(sentence.words)
+    text, placed = join_words(sentence.words)
     matches = match_arguments(sentence.arguments or (), tags.arguments)
     spans = {layer: {(match.first, match.end): match for match in
                      match_spans(sentence.tags.get(layer, ()), tags.tags.get(layer, ()))}
+             for layer in (TRIGGER_LAYER, ENTITY_LAYER)}
+    sides = {layer: (word_spans(text, placed, layer, sentence.tags.get(layer, ())),
+                     word_spans(text, placed, layer, tags.tags.get(layer, ())))
              for layer in (TRIGGER_LAYER, ENTITY_LAYER)}
 
     def span_chip(layer: str, words: tuple[int, int], prefer_gold: bool) -> tuple[str, str]:
         """The words as a chip coloured by their type on the preferred side, and that type; uncoloured where
         neither side has the span (rather than a colour the legend would count)."""
-        start, stop = offsets[words[0]][0], offsets[words[1] - 1][1]
-        match = spans[layer].get(words)
-        label = match and ((match.gold if prefer_gold else match.predicted) or match.gold or match.predicted)
-        if not label:
-            return f'<span class="chip">{escape(text[start:stop])}</span>', ""
-        return chip(Span(layer, label, start, stop, text[start:stop], 1.0), palette), label
+        gold, predicted = (found.get(words) for found in sides[layer])
+        span = (gold or predicted) if prefer_gold else (predicted or gold)
+        if span is None:
+            return f'<span class="chip">{escape(" ".join(sentence.words[words[0]:words[1]]))}</span>', ""
+        return chip(span, palette), span.label
 
     items = []
     for trigger in sorted(spans[TRIGGER_LAYER].keys() | {match.trigger for match in matches}):

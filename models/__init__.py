@@ -1,4 +1,5 @@
 """Everything inference needs: labels, Arabic text handling, the model, checkpoints and the Tagger."""
-from models.tagger import Doc, Span, Tagger
+from models.spans import Span
+from models.tagger import Doc, Tagger
 
 __all__ = ["Doc", "Span", "Tagger"]

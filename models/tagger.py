@@ -20,17 +20,8 @@ from models.decoding import DECODERS, allowed_transitions, viterbi_batch
 from models.encoding import Window, WordEncoder, length_batches
 from models.labels import chunks, types_of
 from models.modeling import HIDDEN_KEY, pool_word_pieces
+from models.spans import Span, word_spans
 from models.text import Word, split_sentences
-
-
-@dataclass(frozen=True)
-class Span:
-    layer: str
-    label: str
-    start: int  # character offsets into the raw text: text == raw[start:end]
-    end: int
-    text: str
-    score: float  # mean probability of the predicted tags over the span's words
 
 
 @dataclass(frozen=True)
@@ -181,14 +172,8 @@ class Tagger:
 
     def _spans(self, text: str, sentence: list[Word], predicted: WordTags) -> dict[tuple[str, int, int], Span]:
         """The sentence's spans, keyed by (layer, first word, end word)."""
-        spans = {}
-        for layer, tags in predicted.tags.items():
-            scores = predicted.scores[layer]
-            for first, end, label in chunks(tags):
-                start, stop = sentence[first].start, sentence[end - 1].end
-                score = sum(scores[first:end]) / (end - first)
-                spans[(layer, first, end)] = Span(layer, label, start, stop, text[start:stop], round(score, 4))
-        return spans
+        return {(layer, *words): span for layer, tags in predicted.tags.items()
+                for words, span in word_spans(text, sentence, layer, tags, predicted.scores[layer]).items()}
 
     @torch.inference_mode()
     def predict_words(self, sentences: list[list[str]], documents: list | None = None,

@@ -252,6 +252,7 @@ def test_a_checkpoint_without_roles_writes_as_before(no_roles_checkpoint: Path, 
 
 
 # ---------------------------------------------------------------- ONNX and the standalone export
+# (exporting an ONNX graph takes seconds: the tests that do are slow)
 
 @pytest.fixture(scope="module")
 def onnx_roles_checkpoint(roles_checkpoint: Path) -> Path:
@@ -264,6 +265,7 @@ def onnx_roles_checkpoint(roles_checkpoint: Path) -> Path:
     return roles_checkpoint
 
 
+@pytest.mark.slow
 def test_onnx_graph_outputs_the_hidden_state_after_the_layers(onnx_roles_checkpoint: Path):
     import onnx
 
@@ -273,6 +275,7 @@ def test_onnx_graph_outputs_the_hidden_state_after_the_layers(onnx_roles_checkpo
     assert [value.name for value in graph.output] == ["entities", "events", HIDDEN_KEY]
 
 
+@pytest.mark.slow
 def test_arguments_on_onnxruntime_equal_those_on_torch(onnx_roles_checkpoint: Path, tagged: list[Doc]):
     tagger = Tagger.load_onnx(onnx_roles_checkpoint, batch_size=2)
     assert tagger.argument_head is not None
@@ -283,6 +286,7 @@ def test_arguments_on_onnxruntime_equal_those_on_torch(onnx_roles_checkpoint: Pa
     assert any(doc.arguments for doc in tagged), "the check compared something"
 
 
+@pytest.mark.slow
 def test_a_graph_without_the_hidden_state_is_refused_for_a_checkpoint_with_roles(onnx_roles_checkpoint: Path,
                                                                                no_roles_checkpoint: Path):
     from train.export import export_onnx

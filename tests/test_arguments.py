@@ -149,6 +149,7 @@ def test_roles_need_both_layers_and_distinct_names(tmp_path):
         load_config(TINY, [f"layers.events={json.dumps(EVENT_TYPES)}", "roles=[none]"])
 
 
+@pytest.mark.slow
 def test_training_scores_the_same_pairs_as_the_tagger(argument_run, tiny_data_root):
     """The pooled spans of a training window and of the Tagger's per-word sums give the same role logits."""
     model, tokenizer, info = load_checkpoint(argument_run)
@@ -171,6 +172,7 @@ def test_training_scores_the_same_pairs_as_the_tagger(argument_run, tiny_data_ro
         assert {(t[:2], e[:2]): roles[label] for (t, e), label in zip(pairs, chosen) if label} == found
 
 
+@pytest.mark.slow
 def test_the_tagger_takes_its_roles_from_the_head(argument_run):
     """The training run builds its measuring Tagger from an info without `roles`: the head decides."""
     model, tokenizer, info = load_checkpoint(argument_run)
@@ -180,6 +182,7 @@ def test_the_tagger_takes_its_roles_from_the_head(argument_run):
     assert tagger.roles == ROLES and [a.role for a in predicted.arguments] == ["Place"]
 
 
+@pytest.mark.slow
 def test_checkpoint_keeps_the_head_and_refuses_one_without_it(argument_run, tmp_path):
     model, _, info = load_checkpoint(argument_run)
     assert info["roles"] == ROLES and model.roles == ROLES
@@ -207,6 +210,7 @@ def every_word(tagger: Tagger, layer: str, label: str) -> Tagger:
     return tagger
 
 
+@pytest.mark.slow
 def test_arguments_slice_the_raw_text_and_refer_to_the_docs_spans(argument_run):
     tagger = always(Tagger.load(argument_run, precision="fp32"), "Agent")
     every_word(every_word(tagger, "events", "B-Life.Die"), "entities", "B-ORG")
@@ -228,6 +232,7 @@ def test_arguments_slice_the_raw_text_and_refer_to_the_docs_spans(argument_run):
     assert all(sentence_of(a.event) == sentence_of(a.entity) for a in doc.arguments)
 
 
+@pytest.mark.slow
 def test_no_entity_or_no_trigger_means_no_arguments(argument_run):
     tagger = always(Tagger.load(argument_run, precision="fp32"), "Place")
     words = [["هجوم", "في", "على"], ["محمد", "في", "دمشق"], []]
@@ -236,6 +241,7 @@ def test_no_entity_or_no_trigger_means_no_arguments(argument_run):
     assert tagger("").arguments == ()
 
 
+@pytest.mark.slow
 def test_a_pair_across_windows_is_scored_at_inference(argument_run):
     tagger = always(Tagger.load(argument_run, precision="fp32"), "Patient")
     sentence = long_sentence()
@@ -245,6 +251,7 @@ def test_a_pair_across_windows_is_scored_at_inference(argument_run):
     assert {(a.trigger, a.entity) for a in predicted.arguments} == {((2, 3), (3, 4)), ((2, 3), (58, 59))}
 
 
+@pytest.mark.slow
 def test_bad_mentions_are_refused(argument_run):
     tagger = Tagger.load(argument_run, precision="fp32")
     with pytest.raises(ValueError, match="not one of the checkpoint's"):
@@ -255,6 +262,7 @@ def test_bad_mentions_are_refused(argument_run):
         tagger.predict_words([["هجوم"]], mentions=[])
 
 
+@pytest.mark.slow
 def test_eval_reports_arguments_both_ways_beside_the_rule_baseline(argument_run, tiny_data_root):
     tagger = Tagger.load(argument_run, precision="fp32")
     sentences = load_split("anercorp-events:test", tiny_data_root)
@@ -271,6 +279,7 @@ def test_eval_reports_arguments_both_ways_beside_the_rule_baseline(argument_run,
     assert "arguments, gold triggers and entities given" in text and "rule baseline" in text
 
 
+@pytest.mark.slow
 def test_the_argument_benchmark_times_both_rows_interleaved(argument_run, tiny_data_root, tmp_path, monkeypatch,
                                                             capsys):
     import bench.common

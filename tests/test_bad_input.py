@@ -95,6 +95,7 @@ def assert_every_word_is_a_span(text: str, doc: Doc) -> None:
 # --- the Tagger on odd text -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+@pytest.mark.slow
 def test_odd_text_gets_valid_spans(tagger, word_tagger, name):
     text = BAD_INPUTS[name]
     assert_valid_spans(text, tagger(text), tagger)
@@ -102,12 +103,14 @@ def test_odd_text_gets_valid_spans(tagger, word_tagger, name):
 
 
 @pytest.mark.parametrize("name", ["empty", "whitespace_only"])
+@pytest.mark.slow
 def test_text_without_words_has_no_spans(word_tagger, name):
     assert word_tagger(BAD_INPUTS[name]).spans == ()
 
 
 @pytest.mark.parametrize("long_word", ["م" * 1000, TATWEEL * 1000, SHADDA * 1000, "x" * 1000, "7" * 1000],
                          ids=["letter", "tatweel", "shadda", "latin", "digit"])
+@pytest.mark.slow
 def test_a_1000_character_word_is_one_word_with_one_tag(word_tagger, long_word):
     text = f"قال {long_word} في دمشق"
     spans = word_tagger(text).entities
@@ -117,6 +120,7 @@ def test_a_1000_character_word_is_one_word_with_one_tag(word_tagger, long_word):
     assert predicted.tags["entities"] == ["B-PERS"] * 3
 
 
+@pytest.mark.slow
 def test_a_100000_character_document_is_tagged_in_full(word_tagger):
     # no sentence end anywhere: one sentence of about 18,000 words, hundreds of windows
     words = ["أعلن", "محمد", "في", "دمشق", "أن", "القوات", "iPhone", "3.5", "،", "مُحَمَّد", "جـــدا"]
@@ -143,6 +147,7 @@ class MaxLengthSpy(torch.nn.Module):
 
 
 @pytest.mark.parametrize("model_max_length", [int(1e30), 8])
+@pytest.mark.slow
 def test_no_truncation_whatever_the_tokenizer_says(tiny_run, model_max_length):
     # A tokenizer with no usable model_max_length (CAMeLBERT#6: unset, so huge) or a wrong small one, and
     # truncation switched on in its backend: windows come from tagger.json's max_length alone, and a
@@ -169,6 +174,7 @@ ODD_CHARACTER = st.characters(categories=("Cc", "Cf", "Cs", "Mn", "Zs", "Zl", "Z
 
 @given(st.text(st.one_of(ANY_CHARACTER, ARABIC_TEXT_CHARACTER, ODD_CHARACTER), max_size=300))
 @settings(max_examples=150, deadline=None)
+@pytest.mark.slow
 def test_any_unicode_text_gets_valid_spans_and_loses_no_word(tagger, word_tagger, text):
     assert_valid_spans(text, tagger(text), tagger)
     assert_every_word_is_a_span(text, word_tagger(text))
@@ -179,6 +185,7 @@ def test_any_unicode_text_gets_valid_spans_and_loses_no_word(tagger, word_tagger
 @pytest.mark.parametrize("value, says", [
     (None, "got NoneType"), (b"\xd9\x85", "got bytes (decode it first"), (["نص"], "got list (Tagger.tag takes a list"),
     (42, "got int")])
+@pytest.mark.slow
 def test_call_wants_one_str(tagger, value, says):
     with pytest.raises(TypeError) as info:
         tagger(value)
@@ -188,6 +195,7 @@ def test_call_wants_one_str(tagger, value, says):
 @pytest.mark.parametrize("value, says", [
     ("نص", "got str"), (None, "got NoneType"), ([None], "got a NoneType among them"),
     (["نص", b"x"], "got a bytes (decode it first")])
+@pytest.mark.slow
 def test_tag_wants_a_list_of_str(tagger, value, says):
     with pytest.raises(TypeError) as info:
         tagger.tag(value)
@@ -198,6 +206,7 @@ def test_tag_wants_a_list_of_str(tagger, value, says):
     ("قال محمد", "got str"),  # would otherwise be tagged character by character
     (["قال محمد"], "got str"),  # a sentence given as one string, not a list of words
     ([["قال", None]], "got a NoneType among them"), (None, "got NoneType"), ([["قال"], b"x"], "got bytes")])
+@pytest.mark.slow
 def test_predict_words_wants_sentences_of_words(tagger, value, says):
     with pytest.raises(TypeError) as info:
         tagger.predict_words(value)
@@ -206,6 +215,7 @@ def test_predict_words_wants_sentences_of_words(tagger, value, says):
 
 
 @pytest.mark.parametrize("batch_size", [0, -1, None])
+@pytest.mark.slow
 def test_batch_size_must_be_positive(tiny_run, batch_size):
     with pytest.raises(ValueError, match=f"batch_size must be a positive int, got {batch_size}"):
         Tagger.load(tiny_run / "model", device="cpu", batch_size=batch_size)
@@ -228,6 +238,7 @@ def test_a_bom_is_not_part_of_the_text(tmp_path):
     assert read_inputs([path]) == [(str(path), "دمشق")]
 
 
+@pytest.mark.slow
 def test_gold_labels_the_checkpoint_does_not_know_are_listed_with_the_known_ones(tagger):
     from eval.harness import evaluate
 
@@ -255,6 +266,7 @@ def flip_byte(path: Path, offset: int) -> None:
     path.write_bytes(bytes(data))
 
 
+@pytest.mark.slow
 def test_a_corrupted_safetensors_header_fails_clearly(broken):
     data = (broken / "model.safetensors").read_bytes()
     (broken / "model.safetensors").write_bytes(b"\x00" * 8 + b"{not json" + data[17:])
@@ -263,6 +275,7 @@ def test_a_corrupted_safetensors_header_fails_clearly(broken):
 
 
 @pytest.mark.parametrize("name", ["model.safetensors", HEADS_FILE])
+@pytest.mark.slow
 def test_a_corrupted_weight_byte_is_caught_by_the_recorded_digest(broken, name):
     # the file still parses and fits: only the sha256 recorded at save time can tell
     flip_byte(broken / name, (broken / name).stat().st_size - 3)
@@ -271,6 +284,7 @@ def test_a_corrupted_weight_byte_is_caught_by_the_recorded_digest(broken, name):
         Tagger.load(broken, device="cpu")
 
 
+@pytest.mark.slow
 def test_pickle_weights_are_refused_and_never_unpickled(broken, monkeypatch):
     (broken / "model.safetensors").unlink()
     torch.save({"not": "loaded"}, broken / "pytorch_model.bin")
@@ -282,12 +296,14 @@ def test_pickle_weights_are_refused_and_never_unpickled(broken, monkeypatch):
     assert "pytorch_model.bin" in message
 
 
+@pytest.mark.slow
 def test_no_tokenizer_json_is_an_error_not_a_rebuilt_tokenizer(broken):
     tokenizer_json_to_vocab_txt(broken)
     with pytest.raises(CheckpointError, match="tokenizer.json is missing"):
         Tagger.load(broken, device="cpu")
 
 
+@pytest.mark.slow
 def test_remote_code_in_a_checkpoint_is_never_run(broken, tmp_path):
     marker = tmp_path / "remote-code-ran"
     (broken / "evil.py").write_text(f"open({str(marker)!r}, 'w').close()\n", encoding="utf-8")
@@ -311,12 +327,14 @@ def edit_info(checkpoint: Path, **changes) -> None:
     ({"layers": {"entities": ["O", "B-PERS", "B-PERS"]}}, "layer 'entities' needs a list of distinct labels"),
     ({"layers": []}, "'layers' must map each layer to its labels"),
 ])
+@pytest.mark.slow
 def test_a_tagger_json_that_cannot_be_right_fails_clearly(broken, changes, says):
     edit_info(broken, **changes)
     with pytest.raises(CheckpointError, match=re.escape(says)):
         Tagger.load(broken, device="cpu")
 
 
+@pytest.mark.slow
 def test_a_head_without_its_bias_fails_clearly(broken):
     heads = load_file(broken / HEADS_FILE)
     del heads["entities.bias"]
@@ -337,6 +355,7 @@ def test_the_source_never_trusts_remote_code_or_unpickles():
 
 # --- determinism ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_same_seed_and_config_give_identical_metrics_and_weights(tiny_data_root, tmp_path):
     from train.config import load_config
     from train.run import run

@@ -32,6 +32,7 @@ def one_error_line(err: str) -> str:
 
 # ---------------------------------------------------------------- 1. the checkpoint folder
 
+@pytest.mark.slow
 def test_a_checkpoint_folder_that_does_not_exist_says_so(tiny_run: Path):
     typo = tiny_run / "modle"
     with pytest.raises(CheckpointError, match=r"does not exist") as info:
@@ -39,12 +40,14 @@ def test_a_checkpoint_folder_that_does_not_exist_says_so(tiny_run: Path):
     assert "tagger.json is missing" not in str(info.value)
 
 
+@pytest.mark.slow
 def test_the_cli_says_a_missing_checkpoint_folder_does_not_exist(tiny_run: Path, inputs: list[Path], capsys):
     assert main(["--checkpoint", str(tiny_run / "modle"), str(inputs[0])]) == 2
     line = one_error_line(capsys.readouterr().err)
     assert f"{tiny_run / 'modle'} does not exist" in line and "tagger.json" not in line
 
 
+@pytest.mark.slow
 def test_a_run_folder_suggests_its_model_folder(tiny_run: Path, inputs: list[Path], capsys):
     assert main(["--checkpoint", str(tiny_run), str(inputs[0])]) == 2
     line = one_error_line(capsys.readouterr().err)
@@ -66,6 +69,7 @@ def test_an_empty_folder_says_only_that_tagger_json_is_missing(tmp_path: Path):
 
 # ---------------------------------------------------------------- 2. Windows-1256 input
 
+@pytest.mark.slow
 def test_a_windows_1256_file_names_the_likely_cause_and_the_fix(tiny_run: Path, tmp_path: Path, capsys):
     path = tmp_path / "cp1256.txt"
     path.write_bytes(ARTICLE.encode("cp1256"))
@@ -98,6 +102,7 @@ def test_other_bad_bytes_get_no_windows_1256_hint(tmp_path: Path, data: bytes):
 # ---------------------------------------------------------------- 3. a folder or a missing file as input
 
 @pytest.mark.parametrize("kind", ["folder", "missing"])
+@pytest.mark.slow
 def test_a_folder_or_a_missing_input_is_one_error_line_and_exit_2(tiny_run: Path, tmp_path: Path, kind: str,
                                                                    capsys):
     path = tmp_path / "articles"
@@ -130,6 +135,7 @@ def varied_tagger(tiny_run: Path, monkeypatch) -> Tagger:
     return tagger
 
 
+@pytest.mark.slow
 def test_conll_names_its_columns_and_marks_each_document(varied_tagger: Tagger, inputs: list[Path],
                                                          tmp_path: Path):
     out = tmp_path / "out.conll"
@@ -166,6 +172,7 @@ def test_a_conll_id_stays_on_its_line(tmp_path: Path):
 
 # ---------------------------------------------------------------- 5. tagging once
 
+@pytest.mark.slow
 def test_show_conll_and_html_tag_the_text_once(tiny_run: Path, inputs: list[Path], tmp_path: Path, monkeypatch):
     calls = []
     predict_words = Tagger.predict_words
@@ -182,6 +189,7 @@ def test_show_conll_and_html_tag_the_text_once(tiny_run: Path, inputs: list[Path
 
 # ---------------------------------------------------------------- 6. written: lines
 
+@pytest.mark.slow
 def test_out_is_reported_written_like_html(tiny_run: Path, inputs: list[Path], tmp_path: Path, capsys):
     out, page = tmp_path / "out.jsonl", tmp_path / "page.html"
     assert main(["--checkpoint", str(tiny_run / "model"), str(inputs[0]), "--out", str(out)]) == 0
@@ -206,6 +214,7 @@ def test_help_says_offsets_index_the_text_field_without_the_bom(capsys):
            "order mark (BOM)" in help_text
 
 
+@pytest.mark.slow
 def test_offsets_index_the_text_field_of_a_file_with_a_bom(tiny_run: Path, tmp_path: Path):
     path, out = tmp_path / "bom.txt", tmp_path / "out.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + ARTICLE.encode())

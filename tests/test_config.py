@@ -1,10 +1,12 @@
 """Run configs: every key known, defaults filled, overrides typed, mistakes named."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+from models.labels import TYPE_SETS
 from train.config import DEFAULTS, ConfigError, load_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -91,6 +93,41 @@ def test_override_can_add_a_layer_and_its_weight(tmp_path):
     config = load_config(path, ["layers.events=[Conflict.Attack]", "loss_weights.events=0.5"])
     assert config["layers"] == {"entities": ["PERS", "LOC"], "events": ["Conflict.Attack"]}
     assert config["loss_weights"] == {"entities": 1.0, "events": 0.5}
+
+
+# The ACE 2005 subtypes in the order the configs listed them before they named the set: the label order of
+# every checkpoint trained since, so it must not change.
+ACE2005 = ["Conflict.Attack", "Conflict.Demonstrate", "Movement.Transport", "Contact.Meet", "Contact.Phone_Write",
+           "Life.Be_Born", "Life.Marry", "Life.Divorce", "Life.Injure", "Life.Die",
+           "Personnel.Start_Position", "Personnel.End_Position", "Personnel.Nominate", "Personnel.Elect",
+           "Transaction.Transfer_Ownership", "Transaction.Transfer_Money",
+           "Business.Start_Org", "Business.Merge_Org", "Business.Declare_Bankruptcy", "Business.End_Org",
+           "Justice.Arrest_Jail", "Justice.Release_Parole", "Justice.Trial_Hearing", "Justice.Charge_Indict",
+           "Justice.Sue", "Justice.Convict", "Justice.Sentence", "Justice.Fine", "Justice.Execute",
+           "Justice.Extradite", "Justice.Acquit", "Justice.Appeal", "Justice.Pardon"]
+
+
+def test_a_named_type_set_resolves_to_its_types_in_order(tmp_path):
+    path = _write(tmp_path, MINIMAL.replace("entities: [PERS, LOC]", "entities: anercorp\n  events: ace2005"))
+    config = load_config(path)
+    assert config["layers"] == {"entities": ["PERS", "LOC", "ORG", "MISC"], "events": ACE2005}
+    # an override may name one too, and the shipped configs resolve to the same lists
+    assert load_config(_write(tmp_path, MINIMAL), ["layers.events=ace2005"])["layers"]["events"] == ACE2005
+    assert load_config(CONFIGS / "arabertv02.yaml")["layers"]["events"] == ACE2005
+
+
+def test_an_unknown_type_set_lists_the_known_ones(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(_write(tmp_path, MINIMAL), ["layers.events=ace2050"])
+    message = str(info.value)
+    assert "layers.events" in message and "'ace2050'" in message
+    assert "ace2005" in message and "anercorp" in message
+
+
+def test_the_ace2005_set_is_the_anercorp_events_guidelines_subtypes(real_root):
+    guidelines = (real_root / "anercorp-events" / "GUIDELINES.md").read_text(encoding="utf-8")
+    listed = re.findall(r"^\| ([A-Z][a-z]+\.[A-Za-z_]+) \|", guidelines, flags=re.MULTILINE)
+    assert sorted(listed) == sorted(TYPE_SETS["ace2005"]) and len(listed) == 33
 
 
 def test_override_without_equals_is_an_error(tmp_path):

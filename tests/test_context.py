@@ -34,6 +34,7 @@ def context_run(tiny_data_root, tmp_path_factory) -> Path:
     return out / "tiny" / "model"
 
 
+@pytest.mark.slow
 def test_a_context_run_records_it_and_the_tagger_reads_it(context_run: Path, tiny_run: Path):
     from eval.model_card import write_model_card
 
@@ -43,6 +44,7 @@ def test_a_context_run_records_it_and_the_tagger_reads_it(context_run: Path, tin
     assert read_info(tiny_run / "model")["context"] == 0
 
 
+@pytest.mark.slow
 def test_the_tagger_reads_neighbours_within_a_text_never_across_texts(context_run: Path, monkeypatch):
     tagger = Tagger.load(context_run, precision="fp32")
     together = tagger.tag([TEXT, TEXT[::-1]])
@@ -61,12 +63,14 @@ def test_the_tagger_reads_neighbours_within_a_text_never_across_texts(context_ru
 
 @pytest.mark.parametrize("documents, error, says", [("ab", TypeError, "got str"), (7, TypeError, "got int"),
                                                      ([0], ValueError, "got 1 ids"), ([0, 0, 0], ValueError, "got 3 ids")])
+@pytest.mark.slow
 def test_document_ids_must_be_one_per_sentence(context_run: Path, documents, error, says):
     tagger = Tagger.load(context_run, precision="fp32")
     with pytest.raises(error, match=rf"documents must be a list of one id per sentence \(2\), {says}"):
         tagger.predict_words([["قال", "محمد"], ["في"]], documents)
 
 
+@pytest.mark.slow
 def test_eval_reads_the_sentences_of_a_file_as_one_text(context_run: Path, tiny_data_root: Path):
     from eval.harness import evaluate_with_predictions
 
@@ -79,6 +83,7 @@ def test_eval_reads_the_sentences_of_a_file_as_one_text(context_run: Path, tiny_
     assert predicted != tagger.predict_words(words)
 
 
+@pytest.mark.slow
 def test_a_checkpoint_with_a_bad_context_is_refused(context_run: Path, tmp_path: Path):
     broken = shutil.copytree(context_run, tmp_path / "broken")
     info = json.loads((broken / "tagger.json").read_text(encoding="utf-8"))

@@ -40,6 +40,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_end_with_one_model(tiny_data_root: Path, tmp_path: Path):
     accelerate = Path(sys.executable).parent / "accelerate"
     command = [str(accelerate), "launch", "--config_file", str(ROOT / "configs/accelerate/cpu-2-processes.yaml"),
@@ -84,6 +85,7 @@ def test_dev_metrics_refuse_lost_or_repeated_windows():
         compute(prediction([0, 1]))
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_weights(tiny_data_root: Path, tmp_path: Path):
     settings = [f"data_root={tiny_data_root}", f"output_dir={tmp_path}", "training.epochs=4",
                 "training.checkpoint_every_steps=4", "training.logging_steps=2"]

@@ -30,6 +30,7 @@ def error_line(capsys) -> str:
     return err
 
 
+@pytest.mark.slow
 def test_a_conll_file_is_scored_by_the_checkpoints_layers(tiny_run: Path, tmp_path: Path):
     data = tmp_path / "mine.conll"
     write_conll(data, SENTENCES)
@@ -42,6 +43,7 @@ def test_a_conll_file_is_scored_by_the_checkpoints_layers(tiny_run: Path, tmp_pa
         path.name for path in out.iterdir()}
 
 
+@pytest.mark.slow
 def test_columns_picks_the_tag_column(tiny_run: Path, tmp_path: Path, capsys):
     plain, events_first = tmp_path / "plain.txt", tmp_path / "events-first.txt"
     write_conll(plain, SENTENCES)
@@ -59,6 +61,7 @@ def test_columns_picks_the_tag_column(tiny_run: Path, tmp_path: Path, capsys):
 
 @pytest.mark.parametrize("columns, expected", [("events", "unknown layer ['events']"),
                                                ("entities,entities", "named twice")])
+@pytest.mark.slow
 def test_bad_columns_are_refused(tiny_run: Path, tmp_path: Path, capsys, columns: str, expected: str):
     data = tmp_path / "mine.conll"
     write_conll(data, SENTENCES)
@@ -66,6 +69,7 @@ def test_bad_columns_are_refused(tiny_run: Path, tmp_path: Path, capsys, columns
     assert expected in error_line(capsys)
 
 
+@pytest.mark.slow
 def test_missing_file_is_one_line_error(tiny_run: Path, tmp_path: Path, capsys):
     assert run_eval(tiny_run, tmp_path / "out", "--data", str(tmp_path / "absent.conll")) == 2
     assert "absent.conll does not exist" in error_line(capsys)
@@ -74,6 +78,7 @@ def test_missing_file_is_one_line_error(tiny_run: Path, tmp_path: Path, capsys):
     assert "does not exist" in error_line(capsys)
 
 
+@pytest.mark.slow
 def test_too_few_columns_is_one_line_error(tiny_run: Path, tmp_path: Path, capsys):
     data = tmp_path / "mine.conll"
     write_conll(data, SENTENCES)
@@ -82,6 +87,7 @@ def test_too_few_columns_is_one_line_error(tiny_run: Path, tmp_path: Path, capsy
     assert "mine.conll:1: 2 columns" in err and "needs 3" in err
 
 
+@pytest.mark.slow
 def test_unknown_corpus_names_the_corpora_and_files(tiny_run: Path, tmp_path: Path, capsys):
     assert run_eval(tiny_run, tmp_path / "out", "--data", "nosuch:test") == 2
     err = error_line(capsys)
@@ -89,6 +95,7 @@ def test_unknown_corpus_names_the_corpora_and_files(tiny_run: Path, tmp_path: Pa
     assert "'nosuch'" not in err
 
 
+@pytest.mark.slow
 def test_unknown_split_is_printed_without_keyerror_quotes(tiny_run: Path, tmp_path: Path, tiny_data_root: Path,
                                                           capsys):
     assert run_eval(tiny_run, tmp_path / "out", "--data-root", str(tiny_data_root), "--data", "anercorp:nosuch") == 2

@@ -74,6 +74,7 @@ def test_mixed_corpora_map_their_types(tiny_data_root):
     assert all("events" not in sentence.tags for sentence in aqmar)
 
 
+@pytest.mark.slow
 def test_joint_checkpoint_tags_both_layers(joint_run: Path):
     tagger = Tagger.load(joint_run)
     assert list(tagger.layers) == ["entities", "events"]
@@ -86,6 +87,7 @@ def test_joint_checkpoint_tags_both_layers(joint_run: Path):
     assert set(info["metrics"]["test"]) == {"entities", "events"}
 
 
+@pytest.mark.slow
 def test_eval_reports_trigger_scores(joint_run: Path, tiny_data_root: Path):
     tagger = Tagger.load(joint_run)
     report = evaluate(tagger, load_split("anercorp-events:test", tiny_data_root), "anercorp-events:test")
@@ -95,6 +97,7 @@ def test_eval_reports_trigger_scores(joint_run: Path, tiny_data_root: Path):
     assert triggers["identification"]["f1"] >= triggers["classification"]["f1"]
 
 
+@pytest.mark.slow
 def test_events_export_standalone(joint_run: Path, tmp_path: Path):
     from transformers import AutoModelForTokenClassification
 
@@ -103,6 +106,7 @@ def test_events_export_standalone(joint_run: Path, tmp_path: Path):
     assert model.config.id2label[1] == "B-Conflict.Attack" and model.config.num_labels == 9
 
 
+@pytest.mark.slow
 def test_cli_writes_both_layers_in_jsonl_and_conll(joint_run: Path, tmp_path: Path):
     from models.__main__ import main
 

@@ -18,6 +18,8 @@ from corpora.reader import load_split  # noqa: E402
 from train.export import main as export_main  # noqa: E402
 from conftest import tokenizer_json_to_vocab_txt  # noqa: E402
 
+pytestmark = pytest.mark.slow  # every test reads the session's trained tiny checkpoint (conftest.tiny_run)
+
 SENTENCES = ["أعلن محمد في دمشق", "في", "وقال أحمد علي إن القوات استعادت السيطرة على مدينة دير الزور اليوم في هجوم",
              "اجتماع الأمم المتحدة في القاهرة", "كأس العالم"]
 

@@ -15,6 +15,8 @@ from models.checkpoint import HEADS_FILE, TAGGER_FILE, CheckpointError, load_che
 from corpora.reader import load_split
 from train.export import export_layer
 
+pytestmark = pytest.mark.slow  # every test reads the session's trained tiny checkpoint (conftest.tiny_run)
+
 
 def test_run_writes_reproducibility_files(tiny_run: Path):
     for name in ("config.yaml", "environment.json", "train.log", "log.csv"):

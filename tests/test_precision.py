@@ -15,6 +15,7 @@ TEXTS = ["أعلن محمد في دمشق أن القوات استعادت ال�
 
 
 @pytest.mark.parametrize("precision", ["bf16", "int8"])
+@pytest.mark.slow
 def test_reduced_precision_keeps_the_logits_close(tiny_run: Path, precision: str):
     model, tokenizer, info = load_checkpoint(tiny_run / "model")
     inputs = tokenizer(TEXTS, padding=True, return_tensors="pt")
@@ -27,6 +28,7 @@ def test_reduced_precision_keeps_the_logits_close(tiny_run: Path, precision: str
 
 
 @pytest.mark.parametrize("precision", ["bf16", "int8"])
+@pytest.mark.slow
 def test_tagger_at_reduced_precision_tags_every_word(tiny_run: Path, precision: str):
     tagger = Tagger.load(tiny_run / "model", device="cpu", precision=precision)
     assert tagger.precision == precision
@@ -37,12 +39,14 @@ def test_tagger_at_reduced_precision_tags_every_word(tiny_run: Path, precision: 
         tagger.with_precision(precision)
 
 
+@pytest.mark.slow
 def test_unknown_precision_is_refused(tiny_run: Path):
     with pytest.raises(ValueError, match="fp16"):
         Tagger.load(tiny_run / "model", device="cpu").with_precision("fp16")
 
 
 @pytest.mark.parametrize("native", [True, False])
+@pytest.mark.slow
 def test_auto_precision_is_bf16_only_where_the_cpu_has_it(tiny_run: Path, monkeypatch, native: bool):
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
@@ -60,6 +64,7 @@ def test_auto_precision_without_the_private_probes_is_fp32(monkeypatch):
     assert resolve_precision("auto", torch.device("cpu")) == "fp32"
 
 
+@pytest.mark.slow
 def test_fp32_tagger_matches_the_checkpoint_logits_whatever_the_cpu(tiny_run: Path):
     """precision="fp32" is exact on every machine: the Tagger's model is the checkpoint's, unwrapped."""
     model, tokenizer, _ = load_checkpoint(tiny_run / "model")
@@ -71,6 +76,7 @@ def test_fp32_tagger_matches_the_checkpoint_logits_whatever_the_cpu(tiny_run: Pa
         assert torch.equal(expected[layer], got[layer]), layer
 
 
+@pytest.mark.slow
 def test_eval_records_the_precision_it_scored_at(tiny_run: Path, tiny_data_root: Path, tmp_path: Path):
     from eval.__main__ import main
 
@@ -82,6 +88,7 @@ def test_eval_records_the_precision_it_scored_at(tiny_run: Path, tiny_data_root:
     assert "(int8)" in (out / "eval-anercorp-test.md").read_text()
 
 
+@pytest.mark.slow
 def test_metrics_recorded_after_bf16_training_are_the_fp32_models(tiny_data_root: Path, tmp_path: Path, monkeypatch):
     """Training at bf16 wraps the model's forward in autocast; the metrics written into tagger.json must come
     from the plain fp32 model, as `python -m eval` loads it, not from that wrapper."""

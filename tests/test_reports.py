@@ -29,6 +29,8 @@ LAYERS = {**ENTITIES, "events": ["O", "B-Conflict.Attack", "I-Conflict.Attack", 
 
 
 def needs_chromium(test):
+    # A browser start takes seconds, so every page rendered is a slow test (`make test-fast` leaves it out).
+    test = pytest.mark.slow(test)
     # .ci/run installs Debian's chromium and sets REQUIRE_CHROMIUM, so CI fails instead of skipping.
     if Path(CHROMIUM).exists() or os.environ.get("REQUIRE_CHROMIUM"):
         return test
@@ -239,6 +241,7 @@ def evaluated_run(tiny_run: Path, tiny_data_root: Path, tmp_path_factory) -> Pat
     return run
 
 
+@pytest.mark.slow
 def test_eval_writes_plots_that_open_as_png(evaluated_run: Path):
     model = evaluated_run / "model"
     for name in ("eval-anercorp-test-f1-entities.png", "eval-anercorp-test-confusion-entities.png",
@@ -256,6 +259,7 @@ def test_eval_writes_plots_that_open_as_png(evaluated_run: Path):
     assert sum(mark["block"] == "text predicted" for mark in marks) == scores["n_pred_spans"]
 
 
+@pytest.mark.slow
 def test_model_card_describes_the_checkpoint(evaluated_run: Path):
     card = (evaluated_run / "model" / "README.md").read_text(encoding="utf-8")
     for expected in ("## Encoder", "`tiny:bert`", "hidden size 32",
@@ -269,6 +273,7 @@ def test_model_card_describes_the_checkpoint(evaluated_run: Path):
         assert expected in card, expected
 
 
+@pytest.mark.slow
 def test_model_card_without_run_folder_or_reports(tiny_run: Path, tmp_path: Path):
     model = tmp_path / "model"
     shutil.copytree(tiny_run / "model", model)
@@ -276,6 +281,7 @@ def test_model_card_without_run_folder_or_reports(tiny_run: Path, tmp_path: Path
     assert "was not recorded" in card and "| dev | entities |" in card and "Evaluated with" not in card
 
 
+@pytest.mark.slow
 def test_tag_cli_writes_an_html_page(tiny_run: Path, tmp_path: Path):
     from models.__main__ import main
 
@@ -294,6 +300,7 @@ def test_tag_cli_writes_an_html_page(tiny_run: Path, tmp_path: Path):
 # ---------------------------------------------------------------- --help of every entry point
 
 @pytest.mark.parametrize("module", ["models", "eval", "train", "train.export", "train.offline_encoder"])
+@pytest.mark.slow
 def test_every_entry_point_explains_itself_in_one_screen(module: str):
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "100"}
     result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=PROJECT, capture_output=True, text=True,

@@ -14,6 +14,7 @@ from train.config import load_config
 from train.soup import main, soup
 
 CONFIGS = Path(__file__).parents[1] / "configs"
+pytestmark = pytest.mark.slow  # every test averages trained tiny checkpoints (conftest.tiny_run, seed7_run)
 
 
 @pytest.fixture(scope="module")

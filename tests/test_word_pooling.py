@@ -95,6 +95,7 @@ def mean_run(tiny_data_root, tmp_path_factory) -> Path:
     return out / "tiny" / "model"
 
 
+@pytest.mark.slow
 def test_a_mean_run_records_its_pooling(mean_run: Path, tiny_run: Path, tmp_path: Path):
     import shutil
 
@@ -108,6 +109,7 @@ def test_a_mean_run_records_its_pooling(mean_run: Path, tiny_run: Path, tmp_path
     assert "labelled on its first piece" in write_model_card(first).read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_tagger_scores_words_as_the_training_forward_does(mean_run: Path):
     """The Tagger pools after the model (so every backend pools alike); its word probabilities must equal the
     ones the training forward computes with word_starts."""
@@ -131,6 +133,7 @@ def test_tagger_scores_words_as_the_training_forward_does(mean_run: Path):
         assert not torch.allclose(alone, expected.values, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_a_checkpoint_with_an_unknown_pooling_is_refused(mean_run: Path, tmp_path: Path):
     import shutil
 
@@ -143,6 +146,7 @@ def test_a_checkpoint_with_an_unknown_pooling_is_refused(mean_run: Path, tmp_pat
         Tagger.load(broken)
 
 
+@pytest.mark.slow
 def test_a_standalone_export_of_a_mean_run_names_the_pipeline_aggregation(mean_run: Path, tiny_run: Path,
                                                                            tmp_path: Path, capsys):
     from transformers import pipeline

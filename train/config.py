@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from models.arguments import roles_problem
+from models.labels import TYPE_SETS
 from models.modeling import WORD_POOLINGS
 
 # Every key a run config may set, with its default. A key not listed here is an error.
@@ -26,7 +27,8 @@ DEFAULTS: dict = {
     # the word-embedding matrix: train | freeze | seen (train only the rows of pieces the training data uses,
     # see train/embeddings.py; all of a 250k-row matrix doubles a CPU step)
     "embeddings": "train",
-    "layers": {},  # layer -> list of types, e.g. entities: [PERS, LOC, ORG, MISC]
+    # layer -> its types: a list, or the name of a set in models/labels.py TYPE_SETS (entities: anercorp)
+    "layers": {},
     # roles of event arguments, e.g. [Agent, Patient, Place]: adds the argument head, which links `events` spans
     # to `entities` spans (models/arguments.py); empty: none
     "roles": [],
@@ -108,6 +110,16 @@ def parse_override(text: str) -> dict:
     return value
 
 
+def _types(value, where: str):
+    """A layer's types: the list given, or the type set it names (tagger.json stores the list either way)."""
+    if not isinstance(value, str):
+        return value
+    if value not in TYPE_SETS:
+        raise ConfigError(f"{where}: unknown type set {value!r}; known type sets: {', '.join(TYPE_SETS)} "
+                          "(models/labels.py), or list the types")
+    return list(TYPE_SETS[value])
+
+
 def load_config(path: str | Path, overrides: list[str] = ()) -> dict:
     path = Path(path)
     try:
@@ -127,6 +139,9 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> dict:
     for required in ("encoder", "layers"):
         if not config[required]:
             raise ConfigError(f"{path}: {required!r} must be set")
+    if not isinstance(config["layers"], dict):
+        raise ConfigError(f"{path}: layers is a mapping of layer -> types, got {config['layers']!r}")
+    config["layers"] = {layer: _types(types, f"{path}: layers.{layer}") for layer, types in config["layers"].items()}
     if not config["data"]["train"]:
         raise ConfigError(f"{path}: data.train must list at least one corpus split, e.g. [anercorp:train]")
     if config["embeddings"] not in ("train", "freeze", "seen"):
