@@ -217,14 +217,14 @@ def onnx_parity(checkpoint: Path, onnx_file: Path, limit: int | None, batch_size
 
 # ------------------------------------------------------------------------------------------- parent: parity
 
-def difference_causes(texts: list[str], reference: list[list], spans: list[list], tokenizer, info: dict,
+def difference_causes(texts: list[str], reference: list[list], spans: list[list], tokenizer, settings,
                       argmax_spans: list[list] | None = None, same_tagger: bool = False) -> list[dict]:
     """Each sentence whose spans differ from the reference's, with the causes (from CAUSES) of its differing
     spans; the sentence is counted under the first. argmax_spans: the argmax Tagger's, to tell viterbi's repairs
     apart. same_tagger: both sides are the Tagger, so only numerics can differ."""
     from models.text import normalise_word, split_sentences, split_words
 
-    budget = info["max_length"] - tokenizer.num_special_tokens_to_add(pair=False)
+    budget = settings.max_length - tokenizer.num_special_tokens_to_add(pair=False)
     found = []
     for index, (text, expected, got) in enumerate(zip(texts, reference, spans)):
         expected, got = {tuple(span) for span in expected}, {tuple(span) for span in got}
@@ -237,7 +237,7 @@ def difference_causes(texts: list[str], reference: list[list], spans: list[list]
             parts = [[word.text for word in part] for part in split_sentences(text)]
             pieces = [len(tokenizer(part, is_split_into_words=True, add_special_tokens=False)["input_ids"])
                       for part in parts]
-            normalised = any(normalise_word(word, info["normalisation"]) != word for part in parts for word in part)
+            normalised = any(normalise_word(word, settings.normalisation) != word for part in parts for word in part)
             argmax = {tuple(span) for span in argmax_spans[index]} if argmax_spans is not None else None
             for span in expected ^ got:
                 if any(_overlap(span[:2], word) for word in other_words):
@@ -424,16 +424,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from models.checkpoint import read_info
 
-    tokenizer, info = AutoTokenizer.from_pretrained(checkpoint), read_info(checkpoint)
+    tokenizer, settings = AutoTokenizer.from_pretrained(checkpoint), read_info(checkpoint).settings
     gold = anercorp_sentences(args.limit)
     texts = [" ".join(sentence.words) for sentence in gold]
     for result in results.values():
         result["raw_text_f1"] = raw_text_f1(gold, texts, result["spans"])
     argmax_spans = results["tagger-argmax"]["spans"] if "tagger-argmax" in results else None
-    differences = {row: difference_causes(texts, results[BASELINE]["spans"], result["spans"], tokenizer, info,
+    differences = {row: difference_causes(texts, results[BASELINE]["spans"], result["spans"], tokenizer, settings,
                                           None if row == "tagger-argmax" else argmax_spans)
                    for row, result in results.items() if row != BASELINE}
-    same_model = {row: difference_causes(texts, results[plain]["spans"], results[row]["spans"], tokenizer, info,
+    same_model = {row: difference_causes(texts, results[plain]["spans"], results[row]["spans"], tokenizer, settings,
                                          same_tagger=True)
                   for row, plain in SAME_MODEL.items() if row in results and plain in results}
     text = report(results, differences, same_model, parity, checkpoint, command)

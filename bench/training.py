@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ PLAIN = {"max_length": 128, "batch_size": 16, "learning_rate": 5e-5, "seed": 42}
 def ours(steps: int, epochs: int) -> dict:
     from train.config import load_config
     from corpora.reader import data_root, load_split
+    from models.checkpoint import read_info
     from train.run import run
 
     recipe = load_config(OURS_CONFIG)["training"]  # the config's own schedule, before the overrides below
@@ -46,7 +46,7 @@ def ours(steps: int, epochs: int) -> dict:
     with (model_dir.parent / "log.csv").open(encoding="utf-8") as handle:
         final = [row for row in csv.DictReader(handle) if row.get("train_runtime")][-1]
     seconds = float(final["train_runtime"])
-    metrics = json.loads((model_dir / "tagger.json").read_text(encoding="utf-8")).get("metrics", {})
+    metrics = read_info(model_dir).provenance.get("metrics", {})
     f1 = {split: metrics[split]["entities"]["f1"] for split in ("dev", "test") if split in metrics}
     sentences = len(load_split("anercorp:train", data_root())) * epochs
     return {"side": "ours", "train_seconds": seconds, "samples_per_second": float(final["train_samples_per_second"]),

@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", default=None, help="data folder (default: $ARABIC_NEWS_DATA or ../shared/data)")
     parser.add_argument("--out", type=Path, default=None, help="folder for the reports (default: the checkpoint)")
     parser.add_argument("--batch-size", type=int, default=64, help="windows (sentences, or parts of long ones) per forward pass (default: 64)")
-    parser.add_argument("--decoding", choices=["viterbi", "argmax"], default=None,
-                        help="label choice per word (default: the checkpoint's, viterbi = well-formed IOB2)")
+    parser.add_argument("--decoding", choices=["viterbi", "argmax"], default="viterbi",
+                        help="label choice per word (default: viterbi = well-formed IOB2)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="fp32 (default): the exact model, the same scores on every machine; auto: what the "
                              "Tagger runs by default here (bf16 where native); bf16; int8")
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         tagger = Tagger.load(args.checkpoint, batch_size=args.batch_size, decoding=args.decoding,
                              precision=args.precision)
         layers = file_layers(args.columns, list(tagger.layers))
-        names = args.data or [tagger.info.get("data", {}).get("test")]
+        names = args.data or [tagger.provenance.get("data", {}).get("test")]
         if not names[0]:
             raise ValueError(f"{args.checkpoint} names no test split; pass --data corpus:split or a CoNLL file")
         out_dir = args.out or args.checkpoint
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             print(render(report) + "\n")
         log_csv = args.checkpoint.resolve().parent / "log.csv"
         if log_csv.is_file():
-            curves = plot_training_curves(log_csv, out_dir / TRAINING_CURVES, title=tagger.info.get("run", "run"))
+            curves = plot_training_curves(log_csv, out_dir / TRAINING_CURVES, title=tagger.provenance.get("run", "run"))
             written += [curves] if curves else []
         if args.out is None:
             written.append(write_model_card(args.checkpoint))

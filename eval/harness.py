@@ -24,7 +24,7 @@ def check_labels(tagger: Tagger, sentences: list[Sentence], data: str) -> None:
         unknown = sorted(gold - set(labels))
         if unknown:
             raise ValueError(f"{data}: layer {layer!r} has labels the checkpoint does not know: {unknown}; "
-                             f"the checkpoint knows {labels}")
+                             f"the checkpoint knows {list(labels)}")
 
 
 def layer_pairs(sentences: list[Sentence], predicted: list[WordTags], layer: str) -> tuple[list[list[str]], list[list[str]]]:

@@ -17,8 +17,9 @@ import yaml
 from eval.harness import render, report_stem
 from eval.metrics import format_markdown
 from eval.plots import TRAINING_CURVES
-from models.checkpoint import read_info
+from models.checkpoint import CheckpointInfo, read_info
 from models.labels import types_of
+from models.settings import TaggerSettings
 
 CARD_FILE = "README.md"
 # A type below this F1 (or with fewer gold spans than MIN_SUPPORT) is named among the limitations.
@@ -49,32 +50,33 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def _encoder_section(info: dict, encoder_config: dict | None) -> list[str]:
-    name = str(info.get("encoder", "unknown"))
+def _encoder_section(info: CheckpointInfo, encoder_config: dict | None) -> list[str]:
+    settings = info.settings
+    name = str(info.provenance.get("encoder", "unknown"))
     lines = ["## Encoder", "", f"- encoder: `{name}`" + (f": {ENCODER_NOTES[name]}" if name in ENCODER_NOTES else "")]
     if encoder_config:
         shape = ", ".join(f"{label} {encoder_config[key]}" for key, label in
                           (("model_type", "type"), ("num_hidden_layers", "layers"), ("hidden_size", "hidden size"),
                            ("vocab_size", "vocabulary")) if key in encoder_config)
         lines.append(f"- architecture (config.json): {shape}")
-    context = (f"each reading up to {info['context']} pieces of the neighbouring sentences on either side, "
-               if info.get("context") else "")
-    pooling = ("each word scored by the mean of its pieces' logits" if info.get("word_pooling") == "mean"
+    context = (f"each reading up to {settings.context} pieces of the neighbouring sentences on either side, "
+               if settings.context else "")
+    pooling = ("each word scored by the mean of its pieces' logits" if settings.word_pooling == "mean"
                else "each word labelled on its first piece")
-    lines += [f"- one linear head per layer on the encoder's last hidden states; decoding `{info.get('decoding', 'viterbi')}`"
+    lines += ["- one linear head per layer on the encoder's last hidden states; decoding `viterbi`"
               " (viterbi: the most probable well-formed IOB2 sequence)",
-              f"- text normalisation `{info['normalisation']}`; windows of {info['max_length']} pieces overlapping by "
-              f"{info['overlap']}, " + context + pooling]
-    if info.get("roles"):
+              f"- text normalisation `{settings.normalisation}`; windows of {settings.max_length} pieces overlapping by "
+              f"{settings.overlap}, " + context + pooling]
+    if settings.roles:
         lines.append("- an argument head on the same encoder pass: every (event trigger, entity) pair of a sentence "
-                     "scored as " + ", ".join(info["roles"]) + " or none, from the two spans' mean piece states, their "
+                     "scored as " + ", ".join(settings.roles) + " or none, from the two spans' mean piece states, their "
                      "product, the mean of the words between them, the trigger's subtype, the entity's type, their "
                      "distance in words and the entities and triggers between them")
     return lines
 
 
-def _data_section(info: dict) -> list[str]:
-    data = info.get("data") or {}
+def _data_section(provenance: dict) -> list[str]:
+    data = provenance.get("data") or {}
     train = ", ".join(f"`{name}`" for name in data.get("train", [])) or "not recorded"
     lines = ["## Data", "", f"- train: {train}", f"- dev (model selection, best epoch): `{data.get('dev')}`",
              f"- test: `{data.get('test')}`",
@@ -83,20 +85,20 @@ def _data_section(info: dict) -> list[str]:
     return lines
 
 
-def _labels_section(info: dict) -> list[str]:
+def _labels_section(settings: TaggerSettings) -> list[str]:
     lines = ["## Labels", ""]
-    for layer, labels in info["layers"].items():
+    for layer, labels in settings.layers.items():
         types = types_of(labels)
         lines.append(f"- `{layer}`: {len(types)} types, {len(labels)} IOB2 labels: {', '.join(types)}")
-    if info.get("roles"):
+    if settings.roles:
         lines.append(f"- `arguments`: each event linked to the named entities of its sentence that take part in it, as "
-                     f"{', '.join(info['roles'])}")
+                     f"{', '.join(settings.roles)}")
     return lines
 
 
-def _metrics_section(info: dict, reports: list[dict], folder: Path) -> list[str]:
+def _metrics_section(provenance: dict, reports: list[dict], folder: Path) -> list[str]:
     lines = ["## Metrics", "", "seqeval span F1 (%), exact boundaries and type; default mode / strict IOB2.", ""]
-    measured = info.get("metrics") or {}
+    measured = provenance.get("metrics") or {}
     if measured:
         lines += ["Measured by the training run:", "", "| split | layer | F1 | F1 strict |", "|---|---|---:|---:|"]
         for split, layers in measured.items():
@@ -119,28 +121,28 @@ def _metrics_section(info: dict, reports: list[dict], folder: Path) -> list[str]
     return lines
 
 
-def _provenance_section(info: dict, reports: list[dict], config: dict | None, checkpoint: Path) -> list[str]:
+def _provenance_section(provenance: dict, reports: list[dict], config: dict | None, checkpoint: Path) -> list[str]:
     run_config = checkpoint.parent / "config.yaml"
-    if info.get("command"):
-        command, where = info["command"], "the command line of the run"
+    if provenance.get("command"):
+        command, where = provenance["command"], "the command line of the run"
     elif config is not None:
         command, where = f"python -m train --config {_shown(run_config)}", "its resolved config, saved with the run"
     else:
         command, where = None, None
     lines = ["## How it was made", ""]
-    if info.get("soup"):
-        lines += [f"The mean of the weights of {len(info['soup'])} checkpoints (a uniform model soup), made with:", "",
-                  "```bash", info.get("command", "python -m train.soup"), "```", "",
+    if provenance.get("soup"):
+        lines += [f"The mean of the weights of {len(provenance['soup'])} checkpoints (a uniform model soup), made with:", "",
+                  "```bash", provenance.get("command", "python -m train.soup"), "```", "",
                   "Its ingredients were trained with:", "",
                   "```bash", *(ingredient.get("command") or f"(not recorded: {ingredient['checkpoint']})"
-                               for ingredient in info["soup"]), "```", ""]
+                               for ingredient in provenance["soup"]), "```", ""]
     elif command:
         lines += [f"Trained with ({where}):", "", "```bash", command, "```", ""]
     else:
         lines += ["The training command was not recorded (no config.yaml beside the checkpoint).", ""]
-    details = [f"git commit `{info.get('git_commit', 'unknown')}`"]
-    if info.get("train_seconds") is not None:
-        details.append(f"{info['train_seconds'] / 60:.1f} min of training")
+    details = [f"git commit `{provenance.get('git_commit', 'unknown')}`"]
+    if provenance.get("train_seconds") is not None:
+        details.append(f"{provenance['train_seconds'] / 60:.1f} min of training")
     training = (config or {}).get("training") or {}
     for key, label in (("epochs", "epochs"), ("batch_size", "batch size"), ("learning_rate", "learning rate"),
                        ("head_learning_rate", "head learning rate"), ("precision", "precision")):
@@ -152,15 +154,16 @@ def _provenance_section(info: dict, reports: list[dict], config: dict | None, ch
     if reports:
         lines += ["Evaluated with:", "", "```bash"]
         for report in reports:
-            decoding = "" if report.get("decoding", "viterbi") == info.get("decoding", "viterbi") \
+            decoding = "" if report.get("decoding", "viterbi") == "viterbi" \
                 else f" --decoding {report['decoding']}"
             lines.append(f"python -m eval --checkpoint {_shown(checkpoint)} --data {report['data']}{decoding}")
         lines += ["```", ""]
     return lines
 
 
-def _limitations_section(info: dict, reports: list[dict]) -> list[str]:
-    train = ", ".join(info.get("data", {}).get("train", [])) or "its training corpora"
+def _limitations_section(info: CheckpointInfo, reports: list[dict]) -> list[str]:
+    settings = info.settings
+    train = ", ".join(info.provenance.get("data", {}).get("train", [])) or "its training corpora"
     lines = ["## Limitations", "",
              f"- Trained on {train} only. Text unlike it (dialects, social media, other domains or years) was not "
              "measured and will likely score lower.",
@@ -170,13 +173,13 @@ def _limitations_section(info: dict, reports: list[dict]) -> list[str]:
              "`وبغداد` includes the `و`), and one label per word per layer.",
              ("- Event arguments link a trigger only to named entities of its own sentence (not to pronouns or common "
               "nouns such as `القوات`); a pair whose spans no single window reads whole is scored at inference but "
-              "was not trained on. No coreference, no entity linking." if info.get("roles") else
+              "was not trained on. No coreference, no entity linking." if settings.roles else
               "- Entities and event triggers are tagged independently: no event arguments, no coreference, "
               "no entity linking."),
-             f"- Sentences longer than {info['max_length']} pieces are read in overlapping windows: a word sees "
-             "only its window's context." + ("" if info.get("context") else " Each sentence is read alone, without "
+             f"- Sentences longer than {settings.max_length} pieces are read in overlapping windows: a word sees "
+             "only its window's context." + ("" if settings.context else " Each sentence is read alone, without "
                                              "its neighbours.")]
-    if str(info.get("encoder")) == "tiny:bert":
+    if str(info.provenance.get("encoder")) == "tiny:bert":
         lines.append("- **A tiny random test model**: do not use its predictions.")
     for report in reports:
         for layer, scores in report["layers"].items():
@@ -188,10 +191,10 @@ def _limitations_section(info: dict, reports: list[dict]) -> list[str]:
     return lines
 
 
-def render_model_card(info: dict, reports: list[dict], config: dict | None, checkpoint: Path,
+def render_model_card(info: CheckpointInfo, reports: list[dict], config: dict | None, checkpoint: Path,
                       encoder_config: dict | None = None) -> str:
-    layers = list(info["layers"])
-    name = info.get("run") or Path(checkpoint).resolve().parent.name
+    layers = list(info.settings.layers)
+    name = info.provenance.get("run") or Path(checkpoint).resolve().parent.name
     header = ["---", "language: [ar]", "library_name: transformers", "pipeline_tag: token-classification",
               "tags: [arabic, news, named-entity-recognition" + (", event-extraction" if "events" in layers else "") + "]",
               "---", "", f"# {name}: Arabic news tagger ({', '.join(layers)})", "",
@@ -203,13 +206,14 @@ def render_model_card(info: dict, reports: list[dict], config: dict | None, chec
               f'doc = Tagger.load("{_shown(checkpoint)}")("أعلن التلفزيون الرسمي السوري أن القوات استعادت مدينة دير الزور")',
               "print(doc.entities)",
               *(["print(doc.arguments)  # each event's participants: Argument(event, entity, role, score)"]
-                if info.get("roles") else []),
+                if info.settings.roles else []),
               "```", "",
               f"Command line: `python -m models --checkpoint {_shown(checkpoint)} article.txt --html tagged.html`. One "
               f"layer as a plain transformers model: `python -m train.export --checkpoint {_shown(checkpoint)} "
               "--layer entities --to OUT`.", ""]
-    sections = [header, _encoder_section(info, encoder_config), _data_section(info), _labels_section(info),
-                _metrics_section(info, reports, Path(checkpoint)), _provenance_section(info, reports, config, Path(checkpoint)),
+    sections = [header, _encoder_section(info, encoder_config), _data_section(info.provenance),
+                _labels_section(info.settings), _metrics_section(info.provenance, reports, Path(checkpoint)),
+                _provenance_section(info.provenance, reports, config, Path(checkpoint)),
                 _limitations_section(info, reports)]
     text = "\n".join(line for section in sections for line in [*section, ""])
     return re.sub(r"\n{3,}", "\n\n", text).rstrip() + "\n"

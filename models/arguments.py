@@ -134,12 +134,3 @@ def candidate_pairs(triggers: list[Mention], entities: list[Mention], subtypes: 
                                             between(triggers, start, end))))
     return pairs
 
-
-def roles_problem(roles, layers) -> str | None:
-    """Why `roles` (a config's or a checkpoint's) cannot make an argument head over `layers`; None if they can."""
-    if (not isinstance(roles, list) or len(set(map(str, roles))) != len(roles) or NO_ROLE in roles
-            or not all(isinstance(role, str) and role for role in roles)):
-        return f"roles must be a list of distinct role names (not {NO_ROLE!r}), got {roles!r}"
-    if roles and not {TRIGGER_LAYER, ENTITY_LAYER} <= set(layers):
-        return f"roles link {TRIGGER_LAYER} to {ENTITY_LAYER}, so both must be layers; the layers are {list(layers)}"
-    return None

@@ -3,15 +3,17 @@
 A folder that plain transformers reads (`AutoModel.from_pretrained(dir)` gives the encoder,
 `AutoTokenizer.from_pretrained(dir)` the tokenizer), plus two files of ours:
   heads.safetensors  one linear head per layer, and the argument head's weights (`arguments.*`) if it has one
-  tagger.json        layers and their labels, normalisation, window and overlap, word pooling, what the run
-                     measured, and the sha256 of both weight files (a corrupted byte fails the load instead
-                     of changing predictions)
+  tagger.json        {"format": 2, "settings": ..., "provenance": ..., "sha256": ...}: the settings that reproduce
+                     its predictions (models/settings.py), the record of how it was made (encoder, data, commit,
+                     command, what the run measured, a soup's ingredients), which nothing reads to predict, and the
+                     sha256 of both weight files (a corrupted byte fails the load instead of changing predictions)
 Weights are safetensors only (a pickle file is refused, never unpickled); remote code is never trusted.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -19,15 +21,17 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerFast
 
-from models.arguments import ARGUMENT_KEY, roles_problem
-from models.labels import TagError, split_tag
-from models.modeling import WORD_POOLINGS, MultiHeadTagger
+from models.arguments import ARGUMENT_KEY
+from models.modeling import MultiHeadTagger
+from models.settings import SettingsError, TaggerSettings
 
 TAGGER_FILE = "tagger.json"
 HEADS_FILE = "heads.safetensors"
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
-FORMAT_VERSION = 1
+# 2: settings and provenance in sections of their own; 1: both in one flat mapping (still read)
+FORMAT_VERSION = 2
+SECTIONS = ("format", "settings", "provenance", "sha256")
 # Weight formats that torch.load would unpickle (and so could run code): never loaded, named when found.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
@@ -36,8 +40,17 @@ class CheckpointError(ValueError):
     """A checkpoint folder that is missing files or whose files disagree."""
 
 
-def save_checkpoint(model: MultiHeadTagger, tokenizer: PreTrainedTokenizerFast, out_dir: Path, info: dict) -> None:
-    """Write the model, tokenizer and `info` (normalisation, max_length, overlap, metrics ...) to out_dir."""
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """tagger.json, read."""
+    settings: TaggerSettings
+    provenance: dict  # encoder, data, git_commit, run, command, metrics, train_seconds, soup: a record, never checked
+    sha256: dict[str, str]  # weight file -> its digest when saved; empty for checkpoints saved before digests
+
+
+def save_checkpoint(model: MultiHeadTagger, tokenizer: PreTrainedTokenizerFast, out_dir: Path,
+                    settings: TaggerSettings, provenance: dict) -> None:
+    """Write the model, tokenizer, settings and provenance (encoder, data, metrics ...) to out_dir."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.encoder.save_pretrained(out_dir, safe_serialization=True)
@@ -47,9 +60,7 @@ def save_checkpoint(model: MultiHeadTagger, tokenizer: PreTrainedTokenizerFast, 
              for name, head in modules.items() for key, tensor in head.state_dict().items()}
     save_file(heads, str(out_dir / HEADS_FILE))
     digests = {name: sha256(out_dir / name) for name in (WEIGHTS_FILE, HEADS_FILE)}
-    roles = {"roles": model.roles} if model.roles else {}
-    meta = {"format": FORMAT_VERSION, "layers": model.layers, **roles, "loss_weights": model.loss_weights, **info,
-            "sha256": digests}
+    meta = {"format": FORMAT_VERSION, "settings": settings.to_dict(), "provenance": provenance, "sha256": digests}
     (out_dir / TAGGER_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
@@ -61,7 +72,17 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_info(path: Path) -> dict:
+def _from_format_1(flat: dict) -> dict:
+    """A format 1 tagger.json in format 2's sections: its settings were the keys named as TaggerSettings' fields,
+    the rest (but format and sha256) its provenance."""
+    settings = {setting.name for setting in fields(TaggerSettings)}
+    return {"format": FORMAT_VERSION,
+            "settings": {key: value for key, value in flat.items() if key in settings},
+            "provenance": {key: value for key, value in flat.items() if key not in settings | {"format", "sha256"}},
+            "sha256": flat.get("sha256", {})}
+
+
+def read_info(path: Path) -> CheckpointInfo:
     path = Path(path)
     meta_file = path / TAGGER_FILE
     if not meta_file.is_file():
@@ -75,31 +96,32 @@ def read_info(path: Path) -> dict:
             hint = ""
         raise CheckpointError(f"{path} is not a tagger checkpoint: {TAGGER_FILE} is missing{hint}")
     try:
-        info = json.loads(meta_file.read_text(encoding="utf-8"))
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{meta_file}:{err.lineno}: invalid JSON: {err.msg}") from None
-    for key in ("layers", "normalisation", "max_length", "overlap"):
-        if key not in info:
-            raise CheckpointError(f"{meta_file}: key {key!r} is missing")
-    if not isinstance(info["layers"], dict) or not info["layers"]:
-        raise CheckpointError(f"{meta_file}: 'layers' must map each layer to its labels, got {info['layers']!r}")
-    if info.get("word_pooling", "first") not in WORD_POOLINGS:
-        raise CheckpointError(f"{meta_file}: word_pooling must be one of {WORD_POOLINGS}, got {info['word_pooling']!r}")
-    context = info.get("context", 0)
-    if not isinstance(context, int) or isinstance(context, bool) or context < 0:
-        raise CheckpointError(f"{meta_file}: context must be a whole number of pieces >= 0, got {context!r}")
-    problem = roles_problem(info.get("roles", []), info["layers"])
-    if problem:
-        raise CheckpointError(f"{meta_file}: {problem}")
-    for layer, labels in info["layers"].items():
-        if not isinstance(labels, list) or not labels or len(set(labels)) != len(labels):
-            raise CheckpointError(f"{meta_file}: layer {layer!r} needs a list of distinct labels, got {labels!r}")
-        try:
-            for label in labels:
-                split_tag(label)
-        except (TagError, TypeError) as err:
-            raise CheckpointError(f"{meta_file}: layer {layer!r}: {err}") from None
-    return info
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{meta_file}: expected a JSON object, got {type(meta).__name__}")
+    version = meta.get("format")
+    if version == 1:
+        meta = _from_format_1(meta)
+    elif isinstance(version, int) and version > FORMAT_VERSION:
+        raise CheckpointError(f"{meta_file} was written by a newer version of this project (format {version}; this "
+                              f"code reads formats up to {FORMAT_VERSION}): upgrade it to load this checkpoint")
+    elif version != FORMAT_VERSION:
+        raise CheckpointError(f"{meta_file}: 'format' must be a format number from 1 to {FORMAT_VERSION}, got "
+                              f"{version!r}")
+    unknown = sorted(set(meta) - set(SECTIONS))
+    if unknown:
+        raise CheckpointError(f"{meta_file}: unknown key {unknown[0]!r}; format {FORMAT_VERSION} has only {SECTIONS} "
+                              "(a setting belongs in 'settings')")
+    for section in ("provenance", "sha256"):
+        if not isinstance(meta.get(section, {}), dict):
+            raise CheckpointError(f"{meta_file}: {section!r} must be a mapping, got {meta[section]!r}")
+    try:
+        settings = TaggerSettings.from_dict(meta.get("settings"))
+    except SettingsError as err:
+        raise CheckpointError(f"{meta_file}: {err}") from None
+    return CheckpointInfo(settings, meta.get("provenance", {}), meta.get("sha256", {}))
 
 
 def load_tokenizer(path: Path) -> PreTrainedTokenizerFast:
@@ -116,10 +138,12 @@ def load_tokenizer(path: Path) -> PreTrainedTokenizerFast:
     return tokenizer
 
 
-def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[MultiHeadTagger, PreTrainedTokenizerFast, dict]:
+def load_checkpoint(path: Path, device: str | torch.device = "cpu"
+                    ) -> tuple[MultiHeadTagger, PreTrainedTokenizerFast, CheckpointInfo]:
     """Model (in eval mode), tokenizer and info of a checkpoint folder, each file checked."""
     path = Path(path)
     info = read_info(path)
+    settings = info.settings
     if not (path / WEIGHTS_FILE).is_file():
         pickled = sorted(file.name for file in path.iterdir() if file.suffix in PICKLE_SUFFIXES)
         if pickled:
@@ -135,16 +159,16 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[Mul
     except (OSError, ValueError, KeyError) as err:
         raise CheckpointError(f"{path}/config.json does not load: {err}") from err
     positions = getattr(config, "max_position_embeddings", None)
-    if positions is not None and info["max_length"] > positions:
-        raise CheckpointError(f"{path}: {TAGGER_FILE} sets max_length {info['max_length']}, but the encoder has only "
+    if positions is not None and settings.max_length > positions:
+        raise CheckpointError(f"{path}: {TAGGER_FILE} sets max_length {settings.max_length}, but the encoder has only "
                               f"{positions} positions (config.json max_position_embeddings)")
     try:
         weights = load_file(str(path / WEIGHTS_FILE))
         heads = load_file(str(path / HEADS_FILE))
     except (OSError, SafetensorError, RuntimeError, ValueError) as err:
         raise CheckpointError(f"{path}: weights do not load (truncated or corrupted?): {err}") from err
-    model = MultiHeadTagger(encoder, info["layers"], loss_weights=info.get("loss_weights"),
-                            roles=info.get("roles"))  # drops any pooler
+    model = MultiHeadTagger(encoder, settings.layers, loss_weights=settings.loss_weights,
+                            roles=settings.roles)  # drops any pooler
     # strict load: every encoder weight must come from the file, never from random initialisation
     # assign: the loaded tensors become the parameters instead of being copied into the randomly initialised
     # ones, so peak memory holds the weights once, not twice (cast first: assign would keep the file's dtype)
@@ -158,7 +182,7 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[Mul
     if missing or unexpected:
         raise CheckpointError(f"{path}/{WEIGHTS_FILE} does not fit config.json: missing {missing[:5]}, "
                               f"unexpected {unexpected[:5]}")
-    for name, labels in info["layers"].items():
+    for name, labels in settings.layers.items():
         weight = heads.get(f"{name}.weight")
         if weight is None:
             raise CheckpointError(f"{path / HEADS_FILE}: no head for layer {name!r}")
@@ -179,9 +203,8 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[Mul
                                   f"roles: {err}") from err
     # last: a file that parses and fits may still have changed since it was saved (checkpoints before the
     # digests were recorded have none to check)
-    recorded = info.get("sha256", {})
     for name in (WEIGHTS_FILE, HEADS_FILE):
-        if name in recorded and sha256(path / name) != recorded[name]:
+        if name in info.sha256 and sha256(path / name) != info.sha256[name]:
             raise CheckpointError(f"{path}/{name} is corrupted: its sha256 differs from the one recorded in "
                                   f"{TAGGER_FILE} when it was saved")
     return model.to(device).eval(), tokenizer, info

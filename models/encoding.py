@@ -75,7 +75,8 @@ def owner_windows(piece_counts: list[int], ranges: list[tuple[int, int]]) -> lis
 
 
 class WordEncoder:
-    """Turns sentences (lists of words) into windows of encoder input ids."""
+    """Turns sentences (lists of words) into windows of encoder input ids, with the settings of a TaggerSettings
+    (models/settings.py, which checks them)."""
 
     def __init__(self, tokenizer: PreTrainedTokenizerFast, normalisation: str, max_length: int, overlap: int,
                  context: int = 0):
@@ -88,8 +89,6 @@ class WordEncoder:
         self.normalisation = normalisation
         self.budget = max_length - specials
         self.overlap = min(overlap, self.budget // 2)
-        if not isinstance(context, int) or isinstance(context, bool) or context < 0:
-            raise ValueError(f"context must be a whole number of pieces >= 0, got {context!r}")
         self.context = context
         # the special pieces around one window, read off a probe (tokenizers differ: [CLS] x [SEP], <s> x </s>, ...)
         probe = tokenizer(["a"], is_split_into_words=True)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
-from models.arguments import ARGUMENT_KEY, ENTITY_LAYER, TRIGGER_LAYER, ArgumentHead
+from models.arguments import ARGUMENT_KEY, ArgumentHead
 
 IGNORE = -100  # label id for positions that carry no loss (non-first pieces, specials, unannotated layers)
 # How a word's logits come from its pieces: "first" (its first piece's, as transformers' token classification
@@ -51,9 +51,6 @@ class MultiHeadTagger(nn.Module):
             nn.init.zeros_(head.bias)
         self.argument_head = None
         if self.roles:
-            missing = [layer for layer in (TRIGGER_LAYER, ENTITY_LAYER) if layer not in layers]
-            if missing:
-                raise ValueError(f"an argument head links {TRIGGER_LAYER} to {ENTITY_LAYER}: layers {missing} are missing")
             self.argument_head = ArgumentHead.for_layers(hidden, layers, self.roles, dropout)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, word_starts: torch.Tensor | None = None,

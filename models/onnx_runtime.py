@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from transformers import AutoConfig
 
 from models.arguments import ARGUMENT_KEY, ArgumentHead
-from models.checkpoint import HEADS_FILE, TAGGER_FILE, CheckpointError, load_tokenizer, read_info, sha256
+from models.checkpoint import HEADS_FILE, TAGGER_FILE, CheckpointError, CheckpointInfo, load_tokenizer, read_info, sha256
 from models.modeling import HIDDEN_KEY
 
 ONNX_FILE = "model.onnx"
@@ -53,12 +53,12 @@ class OnnxTaggerModel:
         return {name: torch.from_numpy(output) for name, output in zip(self.outputs, outputs)}
 
 
-def load_argument_head(path: Path, info: dict) -> ArgumentHead:
+def load_argument_head(path: Path, info: CheckpointInfo) -> ArgumentHead:
     """The checkpoint's argument head (fp32, eval mode), built as MultiHeadTagger builds it (for_layers)."""
     heads_file = path / HEADS_FILE
     if not heads_file.is_file():
         raise CheckpointError(f"{path}: {HEADS_FILE} is missing")
-    recorded = info.get("sha256", {}).get(HEADS_FILE)
+    recorded = info.sha256.get(HEADS_FILE)
     if recorded is not None and sha256(heads_file) != recorded:
         raise CheckpointError(f"{heads_file} is corrupted: its sha256 differs from the one recorded in {TAGGER_FILE} "
                               f"when it was saved")
@@ -67,7 +67,7 @@ def load_argument_head(path: Path, info: dict) -> ArgumentHead:
         hidden_size = AutoConfig.from_pretrained(path, trust_remote_code=False).hidden_size
     except (OSError, SafetensorError, ValueError) as err:
         raise CheckpointError(f"{path}: the argument head does not load: {err}") from err
-    head = ArgumentHead.for_layers(hidden_size, info["layers"], info["roles"])
+    head = ArgumentHead.for_layers(hidden_size, info.settings.layers, info.settings.roles)
     prefix = f"{ARGUMENT_KEY}."
     try:
         head.load_state_dict({key[len(prefix):]: value for key, value in heads.items() if key.startswith(prefix)})
@@ -86,6 +86,6 @@ def load_onnx_checkpoint(path: str | Path, onnx_file: str | Path | None = None, 
         raise CheckpointError(f"{onnx_file} is missing: write it with "
                               f"python -m train.export --checkpoint {path} --onnx {onnx_file}")
     tokenizer = load_tokenizer(path)
-    argument_head = load_argument_head(path, info) if info.get("roles") else None
-    model = OnnxTaggerModel(onnx_file, list(info["layers"]), threads, argument_head)
+    argument_head = load_argument_head(path, info) if info.settings.roles else None
+    model = OnnxTaggerModel(onnx_file, list(info.settings.layers), threads, argument_head)
     return model, tokenizer, info

@@ -21,6 +21,7 @@ from models.encoding import Window, WordEncoder, length_batches
 from models.labels import chunks, types_of
 from models.modeling import HIDDEN_KEY, pool_word_pieces
 from models.spans import Span, word_spans
+from models.settings import TaggerSettings
 from models.text import Word, split_sentences
 
 
@@ -89,22 +90,23 @@ def sentence_words(split: list[list[list[Word]]]) -> tuple[list[list[str]], list
 
 
 class Tagger:
-    def __init__(self, model, tokenizer, info: dict, device: str | torch.device = "cpu", batch_size: int = 32,
-                 decoding: str | None = None):
-        self.decoding = decoding or info.get("decoding", "viterbi")
-        if self.decoding not in DECODERS:
-            raise ValueError(f"decoding must be one of {DECODERS}, got {self.decoding!r}")
+    def __init__(self, model, tokenizer, settings: TaggerSettings, device: str | torch.device = "cpu",
+                 batch_size: int = 32, decoding: str = "viterbi", provenance: dict | None = None):
+        """provenance: how the checkpoint was made (models/checkpoint.py), kept for reports; predictions never
+        read it."""
+        if decoding not in DECODERS:
+            raise ValueError(f"decoding must be one of {DECODERS}, got {decoding!r}")
+        self.decoding = decoding
         self.model = model
-        self.info = info
-        self.layers: dict[str, list[str]] = info["layers"]
+        self.settings = settings
+        self.provenance = provenance or {}
         self.device = torch.device(device)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.batch_size = batch_size
         self.precision = "fp32"  # as loaded; with_precision changes it
-        self.word_pooling = info.get("word_pooling", "first")  # checkpoints before the key: first pieces
-        self.encoder = WordEncoder(tokenizer, info["normalisation"], info["max_length"], info["overlap"],
-                                   info.get("context", 0))  # checkpoints before the key read no context
+        self.encoder = WordEncoder(tokenizer, settings.normalisation, settings.max_length, settings.overlap,
+                                   settings.context)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._transitions = {layer: allowed_transitions(labels) for layer, labels in self.layers.items()}
         # scored in fp32 on every backend: a small MLP over pairs, applied after decoding (models/arguments.py)
@@ -112,25 +114,30 @@ class Tagger:
         self.argument_head = copy.deepcopy(head).float().eval().to(self.device) if head is not None else None
         self.roles: list[str] = list(head.roles) if head is not None else []
 
+    @property
+    def layers(self) -> dict[str, tuple[str, ...]]:
+        return self.settings.layers
+
     @classmethod
-    def load(cls, path: str | Path, device: str | None = None, batch_size: int = 32, decoding: str | None = None,
+    def load(cls, path: str | Path, device: str | None = None, batch_size: int = 32, decoding: str = "viterbi",
              precision: str = "auto") -> "Tagger":
         """decoding: "viterbi" (well-formed IOB2, the default) or "argmax" (each word on its own).
         precision: "auto" (bf16 where the device computes it natively, else fp32), "fp32" (exact), "bf16", "int8"
         (models/precision.py)."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model, tokenizer, info = load_checkpoint(Path(path), device)
-        return cls(model, tokenizer, info, device, batch_size, decoding).with_precision(precision)
+        return cls(model, tokenizer, info.settings, device, batch_size, decoding,
+                   info.provenance).with_precision(precision)
 
     @classmethod
     def load_onnx(cls, path: str | Path, onnx_file: str | Path | None = None, batch_size: int = 32,
-                  decoding: str | None = None) -> "Tagger":
+                  decoding: str = "viterbi") -> "Tagger":
         """The same Tagger on onnxruntime (CPU); the graph defaults to path/model.onnx, written by
         `python -m train.export --checkpoint PATH --onnx PATH/model.onnx`."""
         from models.onnx_runtime import load_onnx_checkpoint  # onnxruntime is an optional extra
 
         model, tokenizer, info = load_onnx_checkpoint(Path(path), onnx_file)
-        return cls(model, tokenizer, info, "cpu", batch_size, decoding)
+        return cls(model, tokenizer, info.settings, "cpu", batch_size, decoding, info.provenance)
 
     def with_precision(self, precision: str) -> "Tagger":
         """This tagger (changed in place) at "bf16" or "int8" ("auto": bf16 where native, else unchanged): faster,
@@ -211,7 +218,7 @@ class Tagger:
             positions = [position for _, window in batch for position in window.positions]
             targets = [offsets[index] + word for index, window in batch for word in window.words]
             outputs = self.model(**self._collate([window for _, window in batch]))
-            word_starts = self._word_starts([window for _, window in batch]) if self.word_pooling == "mean" else None
+            word_starts = self._word_starts([window for _, window in batch]) if self.settings.word_pooling == "mean" else None
             for layer in self.layers:
                 # pooled here, after the model, so every backend (torch, bf16, int8, ONNX) pools the same way
                 logits = outputs[layer] if word_starts is None else pool_word_pieces(outputs[layer], word_starts)

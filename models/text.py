@@ -93,8 +93,4 @@ NORMALISERS = {"none": lambda word: word, "basic": _basic, "arabert_v02": _arabe
 def normalise_word(word: str, scheme: str) -> str:
     """Normalise one word; falls back to the raw word if normalising would leave nothing (a lone diacritic).
     A lone surrogate becomes U+FFFD, so the word still reaches the tokenizer (as the unknown piece)."""
-    try:
-        normaliser = NORMALISERS[scheme]
-    except KeyError:
-        raise ValueError(f"unknown normalisation {scheme!r}; known: {sorted(NORMALISERS)}") from None
-    return _SURROGATE.sub("\ufffd", normaliser(word) or word)
+    return _SURROGATE.sub("\ufffd", NORMALISERS[scheme](word) or word)

@@ -17,6 +17,7 @@ from models.checkpoint import TAGGER_FILE, CheckpointError, save_checkpoint
 from models.html import render_docs
 from models.labels import bio_labels
 from models.modeling import HIDDEN_KEY, MultiHeadTagger
+from models.settings import TaggerSettings
 from models.tagger import Argument, Doc
 from train.encoders import tiny_encoder
 from test_reports import (KNOWN_SPANS, LAYERS, TEXT, assert_not_blank, assert_self_contained, chromium,
@@ -48,8 +49,9 @@ def roles_checkpoint(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("roles") / "model"
     # windows of 10 pieces, so that the first text's sentences are read in several, as long ones are, and a pair's
     # spans may come from different windows
-    save_checkpoint(model, tokenizer, folder, {"encoder": "tiny:bert", "normalisation": "basic", "max_length": 10,
-                                               "overlap": 3, "word_pooling": "mean"})
+    settings = TaggerSettings(layers=layers, roles=ROLES, normalisation="basic", max_length=10, overlap=3,
+                              word_pooling="mean")
+    save_checkpoint(model, tokenizer, folder, settings, {"encoder": "tiny:bert"})
     return folder
 
 
@@ -65,7 +67,7 @@ def no_roles_checkpoint(roles_checkpoint: Path, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("no_roles") / "model"
     shutil.copytree(roles_checkpoint, folder)
     info = json.loads((folder / TAGGER_FILE).read_text(encoding="utf-8"))
-    del info["roles"]
+    info["settings"]["roles"] = []
     (folder / TAGGER_FILE).write_text(json.dumps(info, ensure_ascii=False), encoding="utf-8")
     return folder
 

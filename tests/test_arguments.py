@@ -1,6 +1,7 @@
 """The argument head: pairs per window, loss masking, checkpoint round trip, the Tagger's arguments and eval."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -153,7 +154,7 @@ def test_roles_need_both_layers_and_distinct_names(tmp_path):
 def test_training_scores_the_same_pairs_as_the_tagger(argument_run, tiny_data_root):
     """The pooled spans of a training window and of the Tagger's per-word sums give the same role logits."""
     model, tokenizer, info = load_checkpoint(argument_run)
-    tagger = Tagger(model, tokenizer, info)
+    tagger = Tagger(model, tokenizer, info.settings)
     sentences = [s for s in load_split("anercorp-events:test", tiny_data_root) if s.arguments]
     short = [s for s in sentences if len(tagger.encoder.encode([list(s.words)])[0]) == 1][:5]
     assert short
@@ -174,9 +175,9 @@ def test_training_scores_the_same_pairs_as_the_tagger(argument_run, tiny_data_ro
 
 @pytest.mark.slow
 def test_the_tagger_takes_its_roles_from_the_head(argument_run):
-    """The training run builds its measuring Tagger from an info without `roles`: the head decides."""
+    """The argument head's outputs are its roles, in its order: the Tagger reads them off the head it runs."""
     model, tokenizer, info = load_checkpoint(argument_run)
-    tagger = always(Tagger(model, tokenizer, {key: value for key, value in info.items() if key != "roles"}), "Place")
+    tagger = always(Tagger(model, tokenizer, dataclasses.replace(info.settings, roles=())), "Place")
     (predicted,) = tagger.predict_words([["هجوم", "دمشق"]], mentions=[{"events": [(0, 1, "Conflict.Attack")],
                                                                       "entities": [(1, 2, "LOC")]}])
     assert tagger.roles == ROLES and [a.role for a in predicted.arguments] == ["Place"]
@@ -185,7 +186,7 @@ def test_the_tagger_takes_its_roles_from_the_head(argument_run):
 @pytest.mark.slow
 def test_checkpoint_keeps_the_head_and_refuses_one_without_it(argument_run, tmp_path):
     model, _, info = load_checkpoint(argument_run)
-    assert info["roles"] == ROLES and model.roles == ROLES
+    assert list(info.settings.roles) == ROLES and model.roles == ROLES
     assert model.argument_head is not None
     from safetensors.torch import load_file, save_file
     import shutil

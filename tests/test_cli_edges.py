@@ -130,7 +130,7 @@ def varied_tagger(tiny_run: Path, monkeypatch) -> Tagger:
         head = model.heads["entities"]
         head.weight.copy_(torch.randn(head.weight.shape, generator=generator) * 5)
         head.bias.zero_()
-    tagger = Tagger(model, tokenizer, info)
+    tagger = Tagger(model, tokenizer, info.settings)
     monkeypatch.setattr(Tagger, "load", classmethod(lambda cls, *args, **kwargs: tagger))
     return tagger
 

@@ -38,10 +38,10 @@ def context_run(tiny_data_root, tmp_path_factory) -> Path:
 def test_a_context_run_records_it_and_the_tagger_reads_it(context_run: Path, tiny_run: Path):
     from eval.model_card import write_model_card
 
-    assert read_info(context_run)["context"] == 4
+    assert read_info(context_run).settings.context == 4
     assert Tagger.load(context_run).encoder.context == 4
     assert "up to 4 pieces of the neighbouring sentences" in write_model_card(context_run).read_text(encoding="utf-8")
-    assert read_info(tiny_run / "model")["context"] == 0
+    assert read_info(tiny_run / "model").settings.context == 0
 
 
 @pytest.mark.slow
@@ -87,6 +87,8 @@ def test_eval_reads_the_sentences_of_a_file_as_one_text(context_run: Path, tiny_
 def test_a_checkpoint_with_a_bad_context_is_refused(context_run: Path, tmp_path: Path):
     broken = shutil.copytree(context_run, tmp_path / "broken")
     info = json.loads((broken / "tagger.json").read_text(encoding="utf-8"))
-    (broken / "tagger.json").write_text(json.dumps({**info, "context": -3}), encoding="utf-8")
-    with pytest.raises(CheckpointError, match=r"tagger.json: context must be a whole number of pieces >= 0, got -3"):
+    info["settings"]["context"] = -3
+    (broken / "tagger.json").write_text(json.dumps(info), encoding="utf-8")
+    with pytest.raises(CheckpointError, match=r"tagger.json: context must be a whole number of pieces from 0 to under "
+                                              r"half of max_length \(24\), got -3"):
         read_info(broken)

@@ -17,6 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from models.checkpoint import read_info
 from train.config import load_config
 from corpora.reader import Sentence
 from train.features import WindowOrigin
@@ -122,7 +123,7 @@ def test_a_killed_run_resumes_to_the_same_weights(tiny_data_root: Path, tmp_path
         interrupted, uninterrupted = (load_file(tmp_path / name / "model" / weights) for name in ("killed", "straight"))
         assert interrupted.keys() == uninterrupted.keys()
         assert all(torch.equal(interrupted[key], uninterrupted[key]) for key in interrupted), weights
-    metrics = [json.loads((tmp_path / name / "model" / "tagger.json").read_text())["metrics"] for name in ("killed", "straight")]
+    metrics = [read_info(tmp_path / name / "model").provenance["metrics"] for name in ("killed", "straight")]
     assert metrics[0] == metrics[1]
     rows = list(csv.DictReader((tmp_path / "killed" / "log.csv").open(encoding="utf-8")))
     loss_steps = [int(row["step"]) for row in rows if row.get("loss")]

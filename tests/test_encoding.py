@@ -326,12 +326,6 @@ def test_context_keeps_one_prediction_per_word_within_max_length(tokenizer, seed
             assert len(window.input_ids) - len(alone.input_ids) <= 2 * min(6, room // 2)
 
 
-@pytest.mark.parametrize("context", [-1, 1.5, True, "4"])
-def test_context_must_be_a_whole_number_of_pieces(tokenizer, context):
-    with pytest.raises(ValueError, match="context must be a whole number of pieces"):
-        WordEncoder(tokenizer, "basic", max_length=32, overlap=8, context=context)
-
-
 # --- length_batches --------------------------------------------------------------------------------
 
 def test_length_batches_longest_first_full_and_little_padding():

@@ -10,6 +10,7 @@ import torch
 
 from eval.harness import evaluate
 from models import Tagger
+from models.checkpoint import read_info
 from models.labels import bio_labels
 from models.modeling import IGNORE, MultiHeadTagger
 from corpora.reader import load_split, read_conll
@@ -83,8 +84,8 @@ def test_joint_checkpoint_tags_both_layers(joint_run: Path):
     for span in doc.entities + doc.events:
         assert text[span.start : span.end] == span.text
     assert all(span.layer == "events" and span.label in EVENT_TYPES for span in doc.events)
-    info = json.loads((joint_run / "tagger.json").read_text())
-    assert set(info["metrics"]["test"]) == {"entities", "events"}
+    provenance = read_info(joint_run).provenance
+    assert set(provenance["metrics"]["test"]) == {"entities", "events"}
 
 
 @pytest.mark.slow

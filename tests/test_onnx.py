@@ -37,8 +37,7 @@ def onnx_checkpoint(tiny_run: Path, tmp_path_factory) -> Path:
     torch.manual_seed(0)
     for head in model.heads.values():
         torch.nn.init.normal_(head.weight, std=1.0)
-    kept = {key: value for key, value in info.items() if key not in ("format", "layers", "loss_weights", "sha256")}
-    save_checkpoint(model, tokenizer, folder, kept)
+    save_checkpoint(model, tokenizer, folder, info.settings, info.provenance)
     assert export_main(["--checkpoint", str(folder), "--onnx", str(folder / ONNX_FILE)]) == 0
     return folder
 
@@ -54,7 +53,7 @@ def test_graph_has_dynamic_batch_and_length_and_one_output_per_layer(onnx_checkp
         batch, length = value.type.tensor_type.shape.dim
         assert batch.dim_param and length.dim_param, "batch and length must be dynamic"
     _, _, info = load_checkpoint(onnx_checkpoint)
-    assert [value.name for value in graph_model.graph.output] == list(info["layers"])
+    assert [value.name for value in graph_model.graph.output] == list(info.settings.layers)
 
 
 def test_logits_match_torch(onnx_checkpoint: Path):
@@ -67,7 +66,7 @@ def test_logits_match_torch(onnx_checkpoint: Path):
             expected = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
         got = runner(inputs["input_ids"], inputs["attention_mask"])
         real = inputs["attention_mask"].bool()  # padded positions carry no prediction
-        for layer in info["layers"]:
+        for layer in info.settings.layers:
             assert got[layer].shape == expected[layer].shape
             assert (got[layer][real] - expected[layer][real]).abs().max().item() <= 1e-3, (layer, texts)
 

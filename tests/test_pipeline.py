@@ -11,7 +11,7 @@ from safetensors.torch import load_file, save_file
 
 from eval.harness import evaluate, write_report
 from models import Tagger
-from models.checkpoint import HEADS_FILE, TAGGER_FILE, CheckpointError, load_checkpoint
+from models.checkpoint import FORMAT_VERSION, HEADS_FILE, TAGGER_FILE, CheckpointError, load_checkpoint
 from corpora.reader import load_split
 from train.export import export_layer
 
@@ -39,11 +39,14 @@ def test_checkpoint_holds_what_inference_needs(tiny_run: Path):
     names = {path.name for path in model_dir.iterdir()}
     assert {"config.json", "model.safetensors", HEADS_FILE, TAGGER_FILE, "tokenizer.json"} <= names
     assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in names), "no pickle"
-    info = json.loads((model_dir / TAGGER_FILE).read_text())
-    assert info["layers"]["entities"][0] == "O" and len(info["layers"]["entities"]) == 9
-    assert {"dev", "test"} <= info["metrics"].keys()
-    assert 0.0 <= info["metrics"]["test"]["entities"]["f1"] <= 1.0
-    assert info["max_length"] == 24 and info["normalisation"] == "basic"
+    meta = json.loads((model_dir / TAGGER_FILE).read_text())
+    assert set(meta) == {"format", "settings", "provenance", "sha256"} and meta["format"] == FORMAT_VERSION
+    settings, provenance = meta["settings"], meta["provenance"]
+    assert settings["layers"]["entities"][0] == "O" and len(settings["layers"]["entities"]) == 9
+    assert settings["max_length"] == 24 and settings["normalisation"] == "basic"
+    assert {"dev", "test"} <= provenance["metrics"].keys()
+    assert 0.0 <= provenance["metrics"]["test"]["entities"]["f1"] <= 1.0
+    assert provenance["encoder"] == "tiny:bert" and provenance["data"]["train"] == ["anercorp:train"]
 
 
 def test_encoder_loads_in_plain_transformers(tiny_run: Path):
@@ -122,7 +125,7 @@ def test_broken_checkpoints_fail_clearly(tiny_run: Path, tmp_path: Path, damage:
         message = "tokenizer"
     elif damage == "label_mismatch":
         info = json.loads((broken / TAGGER_FILE).read_text())
-        info["layers"]["entities"] = info["layers"]["entities"][:-2]
+        info["settings"]["layers"]["entities"] = info["settings"]["layers"]["entities"][:-2]
         (broken / TAGGER_FILE).write_text(json.dumps(info))
         message = "lists 7 labels"
     else:

@@ -22,7 +22,7 @@ def test_reduced_precision_keeps_the_logits_close(tiny_run: Path, precision: str
     with torch.inference_mode():
         exact = model(**inputs)
         reduced = reduced_precision(model, precision, torch.device("cpu"))(**inputs)
-    for layer in info["layers"]:
+    for layer in info.settings.layers:
         assert reduced[layer].shape == exact[layer].shape
         assert (reduced[layer].float() - exact[layer]).abs().max().item() < 0.25, layer
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.checkpoint import TAGGER_FILE, CheckpointError, load_checkpoint
+from models.checkpoint import TAGGER_FILE, CheckpointError, load_checkpoint, read_info
 from models.tagger import Tagger
 from train.config import load_config
 from train.soup import main, soup
@@ -28,10 +28,10 @@ def seed7_run(tiny_data_root, tmp_path_factory) -> Path:
     return out / "tiny" / "model"
 
 
-def _edit_info(checkpoint: Path, to: Path, **changes) -> Path:
+def _edit_settings(checkpoint: Path, to: Path, **changes) -> Path:
     copy = shutil.copytree(checkpoint, to)
     info = json.loads((copy / TAGGER_FILE).read_text(encoding="utf-8"))
-    info.update(changes)
+    info["settings"].update(changes)
     (copy / TAGGER_FILE).write_text(json.dumps(info, ensure_ascii=False), encoding="utf-8")
     return copy
 
@@ -48,10 +48,13 @@ def test_the_soup_is_the_mean_of_its_ingredients(tiny_run: Path, seed7_run: Path
     for key in differing:
         torch.testing.assert_close(souped_state[key], (a_state[key] + b_state[key]) / 2)
 
-    assert info["run"] == "soup"
-    assert [ingredient["checkpoint"] for ingredient in info["soup"]] == [str(tiny_run / "model"), str(seed7_run)]
-    assert info["soup"][1]["command"] == "python -m train --config configs/tiny.yaml seed=7"
-    assert "metrics" not in info  # what the ingredients measured is not the soup's
+    provenance = info.provenance
+    assert provenance["run"] == "soup" and provenance["encoder"] == "tiny:bert"
+    assert [ingredient["checkpoint"] for ingredient in provenance["soup"]] == [str(tiny_run / "model"), str(seed7_run)]
+    assert provenance["soup"][1]["command"] == "python -m train --config configs/tiny.yaml seed=7"
+    assert provenance["soup"][1]["sha256"] == read_info(seed7_run).sha256
+    assert "metrics" not in provenance  # what the ingredients measured is not the soup's
+    assert info.settings == read_info(tiny_run / "model").settings
     assert Tagger.load(out, precision="fp32")("قال محمد في دمشق").text == "قال محمد في دمشق"
 
 
@@ -69,7 +72,7 @@ def test_the_model_card_lists_the_ingredients(tiny_run: Path, seed7_run: Path, t
 @pytest.mark.parametrize("change", [{"word_pooling": "mean"}, {"max_length": 32}, {"normalisation": "none"},
                                     {"context": 8}])
 def test_checkpoints_that_differ_are_refused(tiny_run: Path, seed7_run: Path, tmp_path: Path, change: dict):
-    other = _edit_info(seed7_run, tmp_path / "other", **change)
+    other = _edit_settings(seed7_run, tmp_path / "other", **change)
     [key] = change
     with pytest.raises(CheckpointError, match=rf"cannot average .*differ in '{key}'"):
         soup([tiny_run / "model", other], tmp_path / "soup")
@@ -77,10 +80,10 @@ def test_checkpoints_that_differ_are_refused(tiny_run: Path, seed7_run: Path, tm
 
 
 def test_checkpoints_whose_labels_differ_are_refused(tiny_run: Path, seed7_run: Path, tmp_path: Path):
-    info = json.loads((seed7_run / TAGGER_FILE).read_text(encoding="utf-8"))
-    entities = info["layers"]["entities"]
+    layers = read_info(seed7_run).settings.layers
+    entities = layers["entities"]
     swapped = [entities[0], entities[2], entities[1], *entities[3:]]  # same labels, another order: other head rows
-    other = _edit_info(seed7_run, tmp_path / "other", layers={**info["layers"], "entities": swapped})
+    other = _edit_settings(seed7_run, tmp_path / "other", layers={**layers, "entities": swapped})
     with pytest.raises(CheckpointError, match="differ in 'layers'"):
         soup([tiny_run / "model", other], tmp_path / "soup")
 

@@ -168,12 +168,3 @@ def test_none_keeps_the_word():
 ])
 def test_arabert_v02_normalisation(word, expected):
     assert normalise_word(word, "arabert_v02") == expected
-
-
-def test_unknown_scheme_names_the_known_ones():
-    with pytest.raises(ValueError) as info:
-        normalise_word("محمد", "farasa")
-    message = str(info.value)
-    assert "'farasa'" in message
-    for known in ("none", "basic", "arabert_v02"):
-        assert known in message

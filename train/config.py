@@ -8,9 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from models.arguments import roles_problem
-from models.labels import TYPE_SETS
-from models.modeling import WORD_POOLINGS
+from models.labels import TYPE_SETS, bio_labels
+from models.settings import TaggerSettings
 
 # Every key a run config may set, with its default. A key not listed here is an error.
 DEFAULTS: dict = {
@@ -136,9 +135,8 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> dict:
     for override in overrides:
         config = _merge(config, parse_override(override), f"override {override!r}")
     config["name"] = config["name"] or path.stem
-    for required in ("encoder", "layers"):
-        if not config[required]:
-            raise ConfigError(f"{path}: {required!r} must be set")
+    if not config["encoder"]:
+        raise ConfigError(f"{path}: 'encoder' must be set")
     if not isinstance(config["layers"], dict):
         raise ConfigError(f"{path}: layers is a mapping of layer -> types, got {config['layers']!r}")
     config["layers"] = {layer: _types(types, f"{path}: layers.{layer}") for layer, types in config["layers"].items()}
@@ -146,13 +144,19 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> dict:
         raise ConfigError(f"{path}: data.train must list at least one corpus split, e.g. [anercorp:train]")
     if config["embeddings"] not in ("train", "freeze", "seen"):
         raise ConfigError(f"{path}: embeddings must be train, freeze or seen, got {config['embeddings']!r}")
-    if config["word_pooling"] not in WORD_POOLINGS:
-        raise ConfigError(f"{path}: word_pooling must be one of {WORD_POOLINGS}, got {config['word_pooling']!r}")
-    problem = roles_problem(config["roles"], config["layers"])
-    if problem:
-        raise ConfigError(f"{path}: {problem}")
-    context = config["context"]
-    if not isinstance(context, int) or isinstance(context, bool) or not 0 <= context < config["max_length"] // 2:
-        raise ConfigError(f"{path}: context must be a whole number of pieces from 0 to under half of max_length "
-                          f"({config['max_length']}), got {context!r}")
+    try:
+        tagger_settings(config)
+    except ValueError as err:  # a SettingsError, or bio_labels' duplicate types
+        raise ConfigError(f"{path}: {err}") from None
     return config
+
+
+def tagger_settings(config: dict) -> TaggerSettings:
+    """The settings a run of `config` trains with and records in its checkpoint: each layer's types become its
+    IOB2 labels (a value that is not a list of types is left for TaggerSettings to refuse)."""
+    layers = config["layers"]
+    if isinstance(layers, dict):
+        layers = {layer: bio_labels(types) if isinstance(types, list) else types for layer, types in layers.items()}
+    return TaggerSettings(layers=layers, roles=config["roles"], normalisation=config["normalisation"],
+                          max_length=config["max_length"], overlap=config["overlap"], context=config["context"],
+                          word_pooling=config["word_pooling"], loss_weights=config["loss_weights"])

@@ -35,11 +35,11 @@ PIPELINE_AGGREGATION = {"first": "first", "mean": "average"}
 
 def pipeline_aggregation(checkpoint: Path) -> str:
     """The aggregation_strategy to load a standalone export of `checkpoint` with."""
-    return PIPELINE_AGGREGATION[read_info(checkpoint).get("word_pooling", "first")]
+    return PIPELINE_AGGREGATION[read_info(checkpoint).settings.word_pooling]
 
 
 def export_layer(checkpoint: Path, layer: str, out_dir: Path) -> Path:
-    model, tokenizer, info = load_checkpoint(checkpoint)
+    model, tokenizer, _ = load_checkpoint(checkpoint)
     if layer not in model.layers:
         raise CheckpointError(f"{checkpoint} has no layer {layer!r}; it has {list(model.layers)}")
     labels = model.layers[layer]
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     except CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    roles = read_info(args.checkpoint).get("roles")
+    roles = read_info(args.checkpoint).settings.roles
     if args.onnx is not None:
         hidden = " (and the hidden state the Tagger scores event arguments from)" if roles else ""
         print(f"exported all layers{hidden} to {out}")

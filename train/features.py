@@ -9,7 +9,7 @@ import torch
 from models.arguments import ARGUMENT_KEY, ENTITY_LAYER, NO_ROLE, PAIR_COLUMNS, TRIGGER_LAYER, candidate_pairs
 from models.encoding import Window, WordEncoder
 from models.labels import chunks, types_of
-from models.modeling import IGNORE, PAIRS_KEY, WORD_POOLINGS, label_key
+from models.modeling import IGNORE, PAIRS_KEY, label_key
 from corpora.reader import Sentence
 
 log = logging.getLogger(__name__)
@@ -79,8 +79,6 @@ def build_features(sentences: list[Sentence], encoder: WordEncoder, layers: dict
     word_pooling "mean" adds each piece's word start, so the model scores each word by the mean of its pieces.
     roles: with an argument head, each window also carries its gold-span pairs and their roles; a sentence
     whose corpus does not annotate arguments carries none (its argument loss is masked)."""
-    if word_pooling not in WORD_POOLINGS:
-        raise ValueError(f"word_pooling must be one of {WORD_POOLINGS}, got {word_pooling!r}")
     label_ids = {layer: {label: index for index, label in enumerate(labels)} for layer, labels in layers.items()}
     unknown = {layer: set() for layer in layers}
     for sentence in sentences:

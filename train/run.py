@@ -32,10 +32,10 @@ from eval.arguments import argument_scores
 from models.arguments import ARGUMENT_KEY
 from models.checkpoint import TAGGER_FILE, save_checkpoint
 from models.encoding import WordEncoder
-from models.labels import bio_labels
 from models.modeling import IGNORE, MultiHeadTagger, label_key
 from models.tagger import Tagger
 from corpora.reader import PROJECT_ROOT, Sentence, data_root, load_split
+from train.config import tagger_settings
 from train.encoders import load_encoder
 from train.embeddings import fold_seen_rows, train_seen_rows
 from train.features import WINDOW_INDEX, Collator, WindowOrigin, build_features
@@ -326,20 +326,21 @@ def _train(config: dict, out: Path, device: str, precision: str, state: PartialS
 
     train_sentences, dev_sentences, test_sentences = read_data(config)
     log.info("data: %d train, %d dev, %d test sentences", len(train_sentences), len(dev_sentences), len(test_sentences))
-    layers = {layer: bio_labels(list(types)) for layer, types in config["layers"].items()}
+    settings = tagger_settings(config)
+    layers = settings.layers
     encoder, tokenizer = load_encoder(config["encoder"], config["tiny"], [w for s in train_sentences for w in s.words])
     if config["embeddings"] == "freeze":
         encoder.get_input_embeddings().weight.requires_grad_(False)
-    model = MultiHeadTagger(encoder, layers, training["dropout"], config["loss_weights"], config["roles"])
-    word_encoder = WordEncoder(tokenizer, config["normalisation"], config["max_length"], config["overlap"],
-                               config["context"])
+    model = MultiHeadTagger(encoder, layers, training["dropout"], settings.loss_weights, settings.roles)
+    word_encoder = WordEncoder(tokenizer, settings.normalisation, settings.max_length, settings.overlap,
+                               settings.context)
     train_features, _ = build_features(train_sentences, word_encoder, layers, "+".join(config["data"]["train"]),
-                                       config["word_pooling"], config["roles"])
+                                       settings.word_pooling, settings.roles)
     if config["embeddings"] == "seen":
         seen = train_seen_rows(encoder, [piece for feature in train_features for piece in feature["input_ids"]])
         log.info("training the embedding rows of %d pieces seen in the training data", len(seen.delta) - 1)
     dev_features, dev_origins = build_features(dev_sentences, word_encoder, layers, str(config["data"]["dev"]),
-                                                config["word_pooling"], config["roles"])
+                                                settings.word_pooling, settings.roles)
     effective = training["batch_size"] * training["gradient_accumulation_steps"] * state.num_processes
     log.info("%d train windows, %d dev windows; device %s, precision %s; effective batch %d = %d per device x %d "
              "accumulation steps x %d processes; trainable parameters %d",
@@ -384,7 +385,7 @@ def _train(config: dict, out: Path, device: str, precision: str, state: PartialS
         train_dataset=train_features,
         eval_dataset=dev_features or None,
         data_collator=Collator(tokenizer.pad_token_id),
-        compute_metrics=dev_metrics(dev_sentences, dev_origins, layers, bool(config["roles"])) if has_dev else None,
+        compute_metrics=dev_metrics(dev_sentences, dev_origins, layers, bool(settings.roles)) if has_dev else None,
         preprocess_logits_for_metrics=argmax_logits,
         optimizers=(build_optimizer(model, training), None),
         callbacks=[CheckpointEvery(training["checkpoint_every_steps"]), CsvLog(out / "log.csv", resumed_at)],
@@ -410,18 +411,15 @@ def _train(config: dict, out: Path, device: str, precision: str, state: PartialS
     # the same that `python -m eval` measures from the checkpoint
     model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False).float().eval()
     fold_seen_rows(model.encoder)
-    info = {"encoder": config["encoder"], "normalisation": config["normalisation"], "max_length": config["max_length"],
-            "overlap": config["overlap"], "context": config["context"], "word_pooling": config["word_pooling"],
-            "data": config["data"],
-            "git_commit": git_commit(), "run": config["name"]}
+    provenance = {"encoder": config["encoder"], "data": config["data"], "git_commit": git_commit(), "run": config["name"]}
     if command:  # the model card shows it; without it, the card points at the saved config.yaml
-        info["command"] = command
-    tagger = Tagger(model, tokenizer, {**info, "layers": layers}, device=next(model.parameters()).device)
-    info["metrics"] = {split: measure(tagger, sentences) for split, sentences in (("dev", dev_sentences), ("test", test_sentences)) if sentences}
-    info["train_seconds"] = round(time.time() - started, 1)
-    save_checkpoint(model, tokenizer, model_dir, info)
+        provenance["command"] = command
+    tagger = Tagger(model, tokenizer, settings, device=next(model.parameters()).device)
+    provenance["metrics"] = {split: measure(tagger, sentences) for split, sentences in (("dev", dev_sentences), ("test", test_sentences)) if sentences}
+    provenance["train_seconds"] = round(time.time() - started, 1)
+    save_checkpoint(model, tokenizer, model_dir, settings, provenance)
     shutil.rmtree(out / "trainer", ignore_errors=True)  # resumable state; the finished checkpoint is model/
-    log.info("exported %s in %.0f s; measured %s", model_dir, time.time() - started, json.dumps(info["metrics"]))
+    log.info("exported %s in %.0f s; measured %s", model_dir, time.time() - started, json.dumps(provenance["metrics"]))
     return model_dir
 
 

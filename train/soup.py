@@ -17,20 +17,24 @@ from pathlib import Path
 
 import torch
 
-from models.checkpoint import TOKENIZER_FILE, CheckpointError, load_checkpoint, save_checkpoint, sha256
+from models.checkpoint import TOKENIZER_FILE, CheckpointError, CheckpointInfo, load_checkpoint, save_checkpoint, sha256
 from train.run import git_commit
 
-# How one run was launched and trained, and what it measured: may differ between ingredients, so not compared.
-PER_RUN_KEYS = ("metrics", "train_seconds", "sha256", "run", "command", "git_commit", "data", "loss_weights",
-                "format", "soup")
+
+def _must_agree(info: CheckpointInfo) -> dict:
+    """What ingredients must share for their mean to be a model: the encoder they started from and every setting
+    but the loss weights (those shaped training only; the soup keeps the first ingredient's)."""
+    settings = info.settings.to_dict()
+    del settings["loss_weights"]
+    return {"encoder": info.provenance.get("encoder"), **settings}
 
 
-def _check_compatible(first: Path, first_info: dict, other: Path, other_info: dict) -> None:
-    keys = sorted((set(first_info) | set(other_info)) - set(PER_RUN_KEYS))
-    for key in keys:
-        if first_info.get(key) != other_info.get(key):
+def _check_compatible(first: Path, first_info: CheckpointInfo, other: Path, other_info: CheckpointInfo) -> None:
+    ours, theirs = _must_agree(first_info), _must_agree(other_info)
+    for key in ours:
+        if ours[key] != theirs[key]:
             raise CheckpointError(f"cannot average {first} and {other}: their tagger.json differ in {key!r} "
-                                  f"({first_info.get(key)!r} vs {other_info.get(key)!r}); only runs of one "
+                                  f"({ours[key]!r} vs {theirs[key]!r}); only runs of one "
                                   "encoder with the same layers and windowing can be averaged")
     if sha256(first / TOKENIZER_FILE) != sha256(other / TOKENIZER_FILE):
         raise CheckpointError(f"cannot average {first} and {other}: their {TOKENIZER_FILE} differ, so the same "
@@ -69,16 +73,19 @@ def soup(checkpoints: list[Path], out_dir: Path) -> Path:
     model.load_state_dict({key: (value / len(checkpoints)).to(state[key].dtype) if value.is_floating_point() else value
                            for key, value in sums.items()})
 
-    info = {key: value for key, value in first_info.items() if key not in PER_RUN_KEYS}
-    train_corpora = sorted({corpus for ingredient in ingredients for corpus in ingredient.get("data", {}).get("train", [])})
-    info["data"] = {**first_info.get("data", {}), "train": train_corpora}
-    info.update(run=out_dir.resolve().parent.name if out_dir.name == "model" else out_dir.name,
-                git_commit=git_commit(),
-                command=shlex.join(["python", "-m", "train.soup", "--to", str(out_dir), *map(str, checkpoints)]),
-                soup=[{"checkpoint": str(path), "run": ingredient.get("run"), "command": ingredient.get("command"),
-                       "git_commit": ingredient.get("git_commit"), "sha256": ingredient.get("sha256", {})}
-                      for path, ingredient in zip(checkpoints, ingredients)])
-    save_checkpoint(model, tokenizer, out_dir, info)
+    # how each ingredient was made and what it measured is its own: the soup records them as its ingredients
+    train_corpora = sorted({corpus for ingredient in ingredients
+                            for corpus in ingredient.provenance.get("data", {}).get("train", [])})
+    provenance = {"encoder": first_info.provenance.get("encoder"),
+                  "data": {**first_info.provenance.get("data", {}), "train": train_corpora},
+                  "run": out_dir.resolve().parent.name if out_dir.name == "model" else out_dir.name,
+                  "git_commit": git_commit(),
+                  "command": shlex.join(["python", "-m", "train.soup", "--to", str(out_dir), *map(str, checkpoints)]),
+                  "soup": [{"checkpoint": str(path), "run": ingredient.provenance.get("run"),
+                            "command": ingredient.provenance.get("command"),
+                            "git_commit": ingredient.provenance.get("git_commit"), "sha256": ingredient.sha256}
+                           for path, ingredient in zip(checkpoints, ingredients)]}
+    save_checkpoint(model, tokenizer, out_dir, first_info.settings, provenance)
     return out_dir
 
 
