@@ -47,7 +47,7 @@ def ours(steps: int, epochs: int) -> dict:
         final = [row for row in csv.DictReader(handle) if row.get("train_runtime")][-1]
     seconds = float(final["train_runtime"])
     metrics = read_info(model_dir).provenance.get("metrics", {})
-    f1 = {split: metrics[split]["entities"]["f1"] for split in ("dev", "test") if split in metrics}
+    f1 = {split: metrics[split]["entities"]["micro_f1"] for split in ("dev", "test") if split in metrics}
     sentences = len(load_split("anercorp:train", data_root())) * epochs
     return {"side": "ours", "train_seconds": seconds, "samples_per_second": float(final["train_samples_per_second"]),
             "sentences_per_second": sentences / seconds if epochs else None, "f1": f1, "peak_rss_mb": peak_rss_mb()}
@@ -55,10 +55,10 @@ def ours(steps: int, epochs: int) -> dict:
 
 def plain(steps: int, epochs: int) -> dict:
     """The run_ner.py recipe, written out: pad to max_length, first-piece labels, all weights, fp32."""
-    from seqeval.metrics import f1_score
     from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
                               Trainer, TrainingArguments)
 
+    from eval.metrics import score_layer
     from models.labels import bio_labels
     from train.config import load_config
     from corpora.reader import data_root, load_split
@@ -107,7 +107,7 @@ def plain(steps: int, epochs: int) -> dict:
             truncated_words[split] += len(sentence.words) - len(set(encoded.word_ids(index)) - {None})
             gold.append(list(sentence.tags["entities"]))
             guessed.append(tags)
-        f1[split] = float(f1_score(gold, guessed))
+        f1[split] = score_layer(gold, guessed)["micro_f1"]  # as ours is scored, so the two compare
     seconds = result.metrics["train_runtime"]
     return {"side": "plain", "train_seconds": seconds, "samples_per_second": result.metrics["train_samples_per_second"],
             "sentences_per_second": len(splits["train"]) * epochs / seconds if epochs else None, "f1": f1,

@@ -1,35 +1,20 @@
-"""Span-level scores for one tagging layer (IOB2), computed with seqeval.
+"""The tagging metric as the project uses it: one layer's scores, the event-trigger views, their reports.
 
-Two seqeval modes are reported side by side:
-
-* default mode (conlleval-compatible): a stray `I-X` after `O` or after another
-  type still opens a chunk. This is what `seqeval.metrics.f1_score` returns and
-  what published AraBERT NER numbers use, so `micro_f1` is the headline figure.
-* strict mode (`mode="strict", scheme=IOB2`): a chunk must start with `B-X`, so a
-  prediction only scores if its tags are well-formed IOB2.
-
-All scores are fractions in 0..1. Nothing here reimplements chunking: every
-figure, including the event-trigger ones, comes from seqeval.
+Every figure comes from one implementation, the `evaluate` metric in eval/tagging_f1.py (its docstring
+explains the two seqeval modes); training's dev F1, `python -m eval` and the benchmarks all score through it.
+All scores are fractions in 0..1.
 """
 from __future__ import annotations
 
-import re
+import functools
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
-
-from seqeval.metrics import classification_report
-from seqeval.metrics.sequence_labeling import get_entities
-from seqeval.metrics.v1 import precision_recall_fscore_support
-from seqeval.scheme import IOB2, Entities
 
 __all__ = ["score_layer", "trigger_scores", "format_table", "format_markdown"]
 
 Tags = Sequence[Sequence[str]]
-
-# Same tag shape as models/labels.py: `O`, or `B-`/`I-` followed by a type without spaces.
-_TAG = re.compile(r"^(?:O|[BI]-\S+)$")
-# Rows of seqeval's classification_report that are averages, not entity types.
-_AVERAGE_ROWS = ("micro avg", "macro avg", "weighted avg")
+METRIC_MODULE = Path(__file__).with_name("tagging_f1.py")
 _DIGITS = 6
 
 
@@ -38,122 +23,41 @@ def _round(value: Any) -> float:
     return round(float(value), _DIGITS)
 
 
-def _check(gold: Tags, pred: Tags) -> tuple[list[list[str]], list[list[str]]]:
-    """Validate the pair and return plain lists of lists.
+@functools.cache
+def _tagging_metric():
+    """The metric module (eval/tagging_f1.py), loaded once per process from its file: nothing is fetched."""
+    # evaluate imports datasets, seconds of start-up: paid by the first score, not by importing a CLI
+    import evaluate
 
-    The harness promises every gold word a prediction, so any misalignment is a
-    bug upstream and must fail loudly instead of being scored as misses.
-    """
-    if len(gold) == 0:
-        raise ValueError("no sentences to score: gold is empty")
-    if len(gold) != len(pred):
-        raise ValueError(f"number of sentences differs: gold has {len(gold)}, predictions have {len(pred)}")
-    gold_lists: list[list[str]] = []
-    pred_lists: list[list[str]] = []
-    for index, (gold_tags, pred_tags) in enumerate(zip(gold, pred)):
-        if len(gold_tags) != len(pred_tags):
-            raise ValueError(
-                f"sentence {index}: gold has {len(gold_tags)} tags but predictions have {len(pred_tags)}"
-            )
-        for side, tags in (("gold", gold_tags), ("predicted", pred_tags)):
-            for position, tag in enumerate(tags):
-                # seqeval would only warn (default mode) or raise an obscure error (strict mode).
-                if not isinstance(tag, str) or not _TAG.match(tag):
-                    raise ValueError(
-                        f"sentence {index}, word {position}: {side} tag {tag!r} is not O, B-TYPE or I-TYPE"
-                    )
-        # seqeval's default mode only recognises nested *lists* (not tuples) as sentences.
-        gold_lists.append(list(gold_tags))
-        pred_lists.append(list(pred_tags))
-    return gold_lists, pred_lists
-
-
-def _count_spans(sentences: list[list[str]], strict: bool) -> int:
-    if strict:
-        return sum(len(found) for found in Entities(sentences, IOB2).entities)
-    return len(get_entities(sentences))
-
-
-def _mode_scores(gold: list[list[str]], pred: list[list[str]], strict: bool) -> dict[str, Any]:
-    """Micro P/R/F1, macro F1 and per-type rows for one seqeval mode."""
-    n_gold = _count_spans(gold, strict)
-    n_pred = _count_spans(pred, strict)
-    if n_gold == 0 and n_pred == 0:
-        # seqeval's report averages over an empty type list (numpy warns and gives NaN);
-        # with nothing to find and nothing found there is simply nothing to score.
-        return {"precision": 0.0, "recall": 0.0, "f1": 0.0, "macro_f1": 0.0, "per_type": {},
-                "n_gold": 0, "n_pred": 0}
-
-    options: dict[str, Any] = {"mode": "strict", "scheme": IOB2} if strict else {}
-    # zero_division=0: a type with no predictions (or no gold) scores 0 without a warning per call.
-    report = classification_report(gold, pred, output_dict=True, zero_division=0, **options)
-    per_type = {
-        kind: {
-            "precision": _round(row["precision"]),
-            "recall": _round(row["recall"]),
-            "f1": _round(row["f1-score"]),
-            "support": int(row["support"]),
-        }
-        for kind, row in sorted(report.items())
-        if kind not in _AVERAGE_ROWS
-    }
-    # The report's micro/macro rows are the same computation as f1_score(average=...),
-    # read from one pass instead of three.
-    micro, macro = report["micro avg"], report["macro avg"]
-    return {
-        "precision": _round(micro["precision"]),
-        "recall": _round(micro["recall"]),
-        "f1": _round(micro["f1-score"]),
-        "macro_f1": _round(macro["f1-score"]),
-        "per_type": per_type,
-        "n_gold": n_gold,
-        "n_pred": n_pred,
-    }
+    # keep_in_memory: nothing goes to evaluate's cache files, so processes that score at the same time
+    # (accelerate's ranks, parallel test runs) share no file and no lock
+    return evaluate.load(str(METRIC_MODULE), keep_in_memory=True)
 
 
 def score_layer(gold: Tags, pred: Tags) -> dict[str, Any]:
     """Score one layer. `gold` and `pred` are lists of sentences of IOB2 tags, aligned word by word.
 
-    Returns a JSON-serialisable dict; see the module docstring for the two modes.
-    Macro F1 is seqeval's: the unweighted mean over every type seen in gold *or*
-    predictions, so a type that is only ever hallucinated counts as an F1 of 0.
-    Span counts are default-mode chunks (they match `per_type` supports);
-    the `_strict` counts are the IOB2-valid chunks.
+    Returns a JSON-serialisable dict: `micro_f1`, `micro_precision`, `micro_recall` (default mode),
+    `strict_micro_*` (strict IOB2), `macro_f1`, `per_type` and `per_type_strict`, `n_sentences`, `n_words` and
+    the span counts. Macro F1 is seqeval's: the unweighted mean over every type seen in gold *or*
+    predictions, so a type that is only ever hallucinated counts as an F1 of 0. Span counts are default-mode
+    chunks (they match `per_type` supports); the `_strict` counts are the IOB2-valid chunks.
+    A misaligned pair or a malformed tag raises ValueError naming the sentence (and word).
     """
-    gold_lists, pred_lists = _check(gold, pred)
-    default = _mode_scores(gold_lists, pred_lists, strict=False)
-    strict = _mode_scores(gold_lists, pred_lists, strict=True)
-    return {
-        "micro_f1": default["f1"],
-        "micro_precision": default["precision"],
-        "micro_recall": default["recall"],
-        "strict_micro_f1": strict["f1"],
-        "strict_micro_precision": strict["precision"],
-        "strict_micro_recall": strict["recall"],
-        "macro_f1": default["macro_f1"],
-        "per_type": default["per_type"],
-        "per_type_strict": strict["per_type"],
-        "n_sentences": len(gold_lists),
-        "n_words": sum(len(tags) for tags in gold_lists),
-        "n_gold_spans": default["n_gold"],
-        "n_pred_spans": default["n_pred"],
-        "n_gold_spans_strict": strict["n_gold"],
-        "n_pred_spans_strict": strict["n_pred"],
-    }
+    return _tagging_metric().compute(references=gold, predictions=pred)
 
 
 # ---------------------------------------------------------------- event triggers
 
-def _map_types(sentences: list[list[str]], rename: Callable[[str], str]) -> list[list[str]]:
-    """Rewrite the type of every B-/I- tag, keeping the prefix, so seqeval can score a coarser task."""
+def _map_types(sentences: Tags, rename: Callable[[str], str]) -> list[list[str]]:
+    """Rewrite the type of every B-/I- tag, keeping the prefix, so the metric scores a coarser task."""
     return [[tag if tag == "O" else f"{tag[:2]}{rename(tag[2:])}" for tag in tags] for tags in sentences]
 
 
-def _strict_prf(gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        gold, pred, average="micro", scheme=IOB2, zero_division=0
-    )
-    return {"precision": _round(precision), "recall": _round(recall), "f1": _round(f1)}
+def _strict_micro(gold: Tags, pred: Tags) -> dict[str, float]:
+    scores = score_layer(gold, pred)
+    return {"precision": scores["strict_micro_precision"], "recall": scores["strict_micro_recall"],
+            "f1": scores["strict_micro_f1"]}
 
 
 def trigger_scores(gold: Tags, pred: Tags) -> dict[str, dict[str, float]]:
@@ -167,7 +71,8 @@ def trigger_scores(gold: Tags, pred: Tags) -> dict[str, dict[str, float]]:
     two-word trigger for identification (and for the top type when both share it),
     while for classification it is a one-word `Attack` followed by an invalid `I-`.
     """
-    gold_lists, pred_lists = _check(gold, pred)
+    # first, on the tags as given: a malformed tag is reported as written, not as mapped
+    classification = _strict_micro(gold, pred)
 
     def one_type(_: str) -> str:
         return "TRIGGER"
@@ -176,9 +81,9 @@ def trigger_scores(gold: Tags, pred: Tags) -> dict[str, dict[str, float]]:
         return kind.split(".", 1)[0]
 
     return {
-        "identification": _strict_prf(_map_types(gold_lists, one_type), _map_types(pred_lists, one_type)),
-        "classification": _strict_prf(gold_lists, pred_lists),
-        "classification_top_type": _strict_prf(_map_types(gold_lists, top_type), _map_types(pred_lists, top_type)),
+        "identification": _strict_micro(_map_types(gold, one_type), _map_types(pred, one_type)),
+        "classification": classification,
+        "classification_top_type": _strict_micro(_map_types(gold, top_type), _map_types(pred, top_type)),
     }
 
 

@@ -17,6 +17,7 @@ import yaml
 from eval.harness import render, report_stem
 from eval.metrics import format_markdown
 from eval.plots import TRAINING_CURVES
+from models.arguments import ARGUMENT_KEY
 from models.checkpoint import CheckpointInfo, read_info
 from models.labels import types_of
 from models.settings import TaggerSettings
@@ -96,16 +97,25 @@ def _labels_section(settings: TaggerSettings) -> list[str]:
     return lines
 
 
+def _percent(scores: dict, key: str) -> str:
+    # "-" where the run recorded no such key: arguments have no strict IOB2 mode, and a checkpoint whose
+    # tagger.json predates the harness's key names (f1, f1_strict) still gets a card
+    return f"{100 * scores[key]:.2f}" if key in scores else "-"
+
+
 def _metrics_section(provenance: dict, reports: list[dict], folder: Path) -> list[str]:
     lines = ["## Metrics", "", "seqeval span F1 (%), exact boundaries and type; default mode / strict IOB2.", ""]
     measured = provenance.get("metrics") or {}
     if measured:
-        lines += ["Measured by the training run:", "", "| split | layer | F1 | F1 strict |", "|---|---|---:|---:|"]
+        lines += ["Measured by the training run (`-`: not recorded):", "",
+                  "| split | layer | F1 | F1 strict |", "|---|---|---:|---:|"]
         for split, layers in measured.items():
             for layer, scores in layers.items():
-                strict = f"{100 * scores['f1_strict']:.2f}" if "f1_strict" in scores else "-"  # arguments: no IOB2
-                name = f"{layer} (end to end)" if "f1_strict" not in scores else layer
-                lines.append(f"| {split} | {name} | {100 * scores['f1']:.2f} | {strict} |")
+                if layer == ARGUMENT_KEY:
+                    name, f1 = f"{layer} (end to end)", "labelled_f1"
+                else:
+                    name, f1 = layer, "micro_f1"
+                lines.append(f"| {split} | {name} | {_percent(scores, f1)} | {_percent(scores, 'strict_micro_f1')} |")
         lines.append("")
     for report in reports:
         lines += [render(report, functools.partial(format_markdown, heading="###")), ""]

@@ -14,8 +14,9 @@ from matplotlib.figure import Figure
 
 DPI = 120
 TRAINING_CURVES = "training-curves.png"  # in the checkpoint folder, from ../log.csv
-# Trainer log columns holding one layer's dev F1 per epoch (eval_f1 alone is their mean).
-_DEV_F1 = re.compile(r"^eval_(.+)_f1$")
+# Trainer log columns holding one layer's headline dev F1 per epoch (train/run.py dev_metrics): a tagging
+# layer's micro_f1 (not its strict_micro_f1), the arguments' labelled_f1; eval_mean_f1 is their mean.
+_DEV_F1 = re.compile(r"^eval_(.+)(?<!_strict)_(?:micro|labelled)_f1$")
 
 
 def _save(figure: Figure, path: Path) -> Path:
@@ -82,7 +83,8 @@ def plot_training_curves(log_csv: Path, path: Path, title: str = "training") -> 
     """Training loss per logging step and dev F1 per epoch and layer, against epochs; None if nothing was logged."""
     rows = read_log(log_csv)
     losses = [(row["epoch"], row["loss"]) for row in rows if "loss" in row and "epoch" in row]
-    layers = sorted({match.group(1) for row in rows for key in row if (match := _DEV_F1.match(key))})
+    columns = {match.group(1): key for row in rows for key in row if (match := _DEV_F1.match(key))}  # layer -> column
+    layers = sorted(columns)
     if not losses and not layers:
         return None
     figure = Figure(figsize=(10 if layers else 5.5, 3.8))
@@ -101,7 +103,7 @@ def plot_training_curves(log_csv: Path, path: Path, title: str = "training") -> 
     if layers:
         f1_axes = panels[1]
         for layer in layers:
-            points = [(row["epoch"], 100 * row[f"eval_{layer}_f1"]) for row in rows if f"eval_{layer}_f1" in row]
+            points = [(row["epoch"], 100 * row[columns[layer]]) for row in rows if columns[layer] in row]
             f1_axes.plot(*zip(*points), "o-", label=f"{layer} dev F1")
         f1_axes.set_xlabel("epoch")
         f1_axes.set_ylabel("F1 (%)")

@@ -369,7 +369,7 @@ def test_same_seed_and_config_give_identical_metrics_and_weights(tiny_data_root,
         infos.append({**meta["provenance"], "sha256": meta["sha256"]})
         heads.append(load_file(model_dir / HEADS_FILE))
     assert infos[0]["metrics"] == infos[1]["metrics"]
-    assert infos[0]["metrics"]["test"]["entities"]["f1"] >= 0.0
+    assert infos[0]["metrics"]["test"]["entities"]["micro_f1"] >= 0.0
     assert heads[0].keys() == heads[1].keys()
     assert all(torch.equal(heads[0][key], heads[1][key]) for key in heads[0])
     assert infos[0]["sha256"] == infos[1]["sha256"], "encoder or head weights differ"

@@ -67,7 +67,7 @@ def test_two_processes_end_with_one_model(tiny_data_root: Path, tmp_path: Path):
     rows = list(csv.DictReader((tmp_path / "tiny" / "log.csv").open(encoding="utf-8")))
     losses = [float(row["loss"]) for row in rows if row.get("loss")]
     assert losses[-1] < losses[0]
-    assert sum(1 for row in rows if row.get("eval_entities_f1")) == 3, "dev F1 logged once per epoch, not per rank"
+    assert sum(1 for row in rows if row.get("eval_entities_micro_f1")) == 3, "dev F1 logged once per epoch, not per rank"
 
 
 def test_dev_metrics_refuse_lost_or_repeated_windows():
@@ -79,7 +79,7 @@ def test_dev_metrics_refuse_lost_or_repeated_windows():
         predicted = (np.zeros((len(windows), 3), dtype=np.int64),)
         return type("P", (), {"predictions": predicted, "label_ids": (None, np.array(windows))})()
 
-    assert compute(prediction([2, 0, 1]))["entities_f1"] == 0.0
+    assert compute(prediction([2, 0, 1])) == {"entities_micro_f1": 0.0, "entities_strict_micro_f1": 0.0, "mean_f1": 0.0}
     with pytest.raises(RuntimeError, match="cover 2 of 3 windows, 1 of them more than once"):
         compute(prediction([0, 0, 1]))
     with pytest.raises(RuntimeError, match="cover 2 of 3 windows"):

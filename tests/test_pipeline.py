@@ -25,7 +25,10 @@ def test_run_writes_reproducibility_files(tiny_run: Path):
     assert environment["packages"]["torch"] and environment["git_commit"]
     rows = list(csv.DictReader((tiny_run / "log.csv").open()))
     assert any(row.get("loss") for row in rows), "training loss is logged"
-    assert sum(1 for row in rows if row.get("eval_entities_f1")) == 3, "dev F1 once per epoch"
+    assert sum(1 for row in rows if row.get("eval_entities_micro_f1")) == 3, "dev F1 once per epoch"
+    dev = next(row for row in rows if row.get("eval_entities_micro_f1"))
+    assert {"eval_entities_strict_micro_f1", "eval_mean_f1"} <= dev.keys()
+    assert float(dev["eval_mean_f1"]) == float(dev["eval_entities_micro_f1"]), "one layer: the mean is its F1"
     assert "seed: 13" in (tiny_run / "config.yaml").read_text()
 
 
@@ -45,7 +48,7 @@ def test_checkpoint_holds_what_inference_needs(tiny_run: Path):
     assert settings["layers"]["entities"][0] == "O" and len(settings["layers"]["entities"]) == 9
     assert settings["max_length"] == 24 and settings["normalisation"] == "basic"
     assert {"dev", "test"} <= provenance["metrics"].keys()
-    assert 0.0 <= provenance["metrics"]["test"]["entities"]["f1"] <= 1.0
+    assert 0.0 <= provenance["metrics"]["test"]["entities"]["micro_f1"] <= 1.0
     assert provenance["encoder"] == "tiny:bert" and provenance["data"]["train"] == ["anercorp:train"]
 
 
@@ -87,6 +90,13 @@ def test_eval_scores_every_gold_word(tiny_run: Path, tiny_data_root: Path, tmp_p
     json_path, markdown_path = write_report(report, tmp_path)
     assert json.loads(json_path.read_text())["layers"]["entities"]["micro_f1"] == scores["micro_f1"]
     assert "| PERS |" in markdown_path.read_text()
+
+
+def test_run_records_the_harness_figures_under_the_harness_names(tiny_run: Path, tiny_data_root: Path):
+    report = evaluate(Tagger.load(tiny_run / "model", precision="fp32"), load_split("anercorp:test", tiny_data_root),
+                      "anercorp:test")
+    recorded = json.loads((tiny_run / "model" / TAGGER_FILE).read_text())["provenance"]["metrics"]["test"]["entities"]
+    assert recorded == {key: report["layers"]["entities"][key] for key in ("micro_f1", "strict_micro_f1")}
 
 
 def test_tagger_spans_slice_the_raw_text(tiny_run: Path):

@@ -281,6 +281,43 @@ def test_model_card_without_run_folder_or_reports(tiny_run: Path, tmp_path: Path
     assert "was not recorded" in card and "| dev | entities |" in card and "Evaluated with" not in card
 
 
+def test_model_card_reads_the_harness_keys_and_survives_older_ones(tmp_path: Path):
+    from eval.model_card import render_model_card
+    from models.checkpoint import CheckpointInfo
+    from models.settings import TaggerSettings
+
+    settings = TaggerSettings(layers=ENTITIES, roles=(), normalisation="basic", max_length=24, overlap=6)
+
+    def card_of(metrics: dict) -> str:
+        info = CheckpointInfo(settings, {"encoder": "tiny:bert", "metrics": metrics}, {})
+        return render_model_card(info, [], None, tmp_path / "model")
+
+    card = card_of({"test": {"entities": {"micro_f1": 0.5, "strict_micro_f1": 0.25}, "arguments": {"labelled_f1": 0.125}}})
+    assert "| test | entities | 50.00 | 25.00 |" in card
+    assert "| test | arguments (end to end) | 12.50 | - |" in card
+    # the keys that older checkpoints' tagger.json carry are not the harness's: shown as not recorded
+    card = card_of({"test": {"entities": {"f1": 0.5, "f1_strict": 0.25}, "arguments": {"f1": 0.125}}})
+    assert "| test | entities | - | - |" in card and "| test | arguments (end to end) | - | - |" in card
+
+
+def test_training_curves_plot_each_layers_headline_dev_f1(tmp_path: Path):
+    from eval.plots import plot_training_curves
+
+    def width(columns: list[str]) -> int:
+        """Pixel width of the curves: a second panel, for dev F1, appears only for a layer's headline column."""
+        log_csv = tmp_path / "log.csv"
+        log_csv.write_text(",".join(["step", "epoch", "loss", *columns]) + "\n" +
+                           ",".join(["5", "1.0", "0.9", *("0.5" for _ in columns)]) + "\n", encoding="utf-8")
+        return imread(plot_training_curves(log_csv, tmp_path / "curves.png")).shape[1]
+
+    loss_only = width([])
+    assert width(["eval_entities_strict_micro_f1", "eval_mean_f1"]) == loss_only
+    assert width(["eval_entities_micro_f1"]) > 1.5 * loss_only
+    assert width(["eval_arguments_labelled_f1"]) > 1.5 * loss_only
+
+
+
+
 @pytest.mark.slow
 def test_tag_cli_writes_an_html_page(tiny_run: Path, tmp_path: Path):
     from models.__main__ import main

@@ -21,14 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from seqeval.metrics import f1_score
 from accelerate import PartialState
 from accelerate.utils import DistributedType, gather_object
-from seqeval.scheme import IOB2
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from eval.arguments import argument_scores
+from eval.metrics import score_layer
 from models.arguments import ARGUMENT_KEY
 from models.checkpoint import TAGGER_FILE, save_checkpoint
 from models.encoding import WordEncoder
@@ -80,10 +79,15 @@ def environment() -> dict:
             "git_commit": git_commit(), "cuda": torch.cuda.is_available(), "torch_threads": torch.get_num_threads()}
 
 
+# The dev metric that picks the best epoch (metric_for_best_model): the mean of each layer's micro_f1 and, with
+# arguments, their labelled_f1. The other dev keys are the harness's names (`python -m eval`) after the layer's.
+MEAN_F1 = "mean_f1"
+
+
 def layer_f1(gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
-    """seqeval micro F1, default mode (as published AraBERT figures) and strict IOB2."""
-    return {"f1": round(float(f1_score(gold, pred)), 6),
-            "f1_strict": round(float(f1_score(gold, pred, mode="strict", scheme=IOB2)), 6)}
+    """seqeval micro F1, default mode (as published AraBERT figures) and strict IOB2, as the harness reports them."""
+    scores = score_layer(gold, pred)
+    return {"micro_f1": scores["micro_f1"], "strict_micro_f1": scores["strict_micro_f1"]}
 
 
 def measure(tagger: Tagger, sentences: list[Sentence]) -> dict[str, dict[str, float]]:
@@ -98,7 +102,7 @@ def measure(tagger: Tagger, sentences: list[Sentence]) -> dict[str, dict[str, fl
     annotated = [(s.arguments, p.arguments) for s, p in zip(sentences, predicted) if s.arguments is not None]
     if tagger.roles and annotated:  # end to end: predicted triggers and entities (eval also scores gold ones)
         labelled = argument_scores([gold for gold, _ in annotated], [found for _, found in annotated])["labelled"]
-        scores[ARGUMENT_KEY] = {"f1": labelled["f1"]}
+        scores[ARGUMENT_KEY] = {"labelled_f1": labelled["f1"]}
     return scores
 
 
@@ -214,7 +218,7 @@ class CsvLog(TrainerCallback):
 
 def dev_metrics(sentences: list[Sentence], origins: list[WindowOrigin], layers: dict[str, list[str]],
                 arguments: bool = False):
-    """compute_metrics for the Trainer: windows are put back into sentences before seqeval scores them. With
+    """compute_metrics for the Trainer: windows are put back into sentences before eval/metrics.py scores them. With
     arguments, also the F1 of the roles of the gold-span pairs (the linking alone, as eval's gold-mention score)."""
 
     def compute(prediction) -> dict[str, float]:
@@ -226,7 +230,7 @@ def dev_metrics(sentences: list[Sentence], origins: list[WindowOrigin], layers: 
             raise RuntimeError(f"dev predictions cover {int((seen > 0).sum())} of {len(origins)} windows, "
                                f"{int((seen > 1).sum())} of them more than once: the evaluation lost or repeated samples")
         log.info("dev F1 over all %d dev windows, each scored once", len(origins))
-        scores = {}
+        scores, headline = {}, []
         for layer_index, (layer, labels) in enumerate(layers.items()):
             tags = [["O"] * len(sentence.words) for sentence in sentences]
             for row, window in enumerate(window_indices):
@@ -236,7 +240,8 @@ def dev_metrics(sentences: list[Sentence], origins: list[WindowOrigin], layers: 
             annotated = [index for index, sentence in enumerate(sentences) if layer in sentence.tags]
             if annotated:
                 result = layer_f1([list(sentences[i].tags[layer]) for i in annotated], [tags[i] for i in annotated])
-                scores[f"{layer}_f1"], scores[f"{layer}_f1_strict"] = result["f1"], result["f1_strict"]
+                scores.update({f"{layer}_{key}": value for key, value in result.items()})
+                headline.append(result["micro_f1"])
         if arguments and any(sentence.arguments is not None for sentence in sentences):
             roles, gold = np.asarray(predicted[len(layers)]), np.asarray(prediction.label_ids[len(layers)])
             scored = gold != IGNORE  # padding
@@ -244,9 +249,9 @@ def dev_metrics(sentences: list[Sentence], origins: list[WindowOrigin], layers: 
             correct = int(((roles == gold) & (gold > 0) & scored).sum())
             # every gold argument, also those of pairs no single window reads (features.PairStats)
             expected = sum(len(sentence.arguments or ()) for sentence in sentences)
-            scores[f"{ARGUMENT_KEY}_f1"] = round(2 * correct / (found + expected), 6) if found + expected else 0.0
-        layer_scores = [value for key, value in scores.items() if key.endswith("_f1") and not key.endswith("strict_f1")]
-        scores["f1"] = float(np.mean(layer_scores)) if layer_scores else 0.0
+            scores[f"{ARGUMENT_KEY}_labelled_f1"] = round(2 * correct / (found + expected), 6) if found + expected else 0.0
+            headline.append(scores[f"{ARGUMENT_KEY}_labelled_f1"])
+        scores[MEAN_F1] = float(np.mean(headline)) if headline else 0.0
         return scores
 
     return compute
@@ -366,7 +371,7 @@ def _train(config: dict, out: Path, device: str, precision: str, state: PartialS
         save_strategy="epoch",
         save_total_limit=2,
         load_best_model_at_end=has_dev,
-        metric_for_best_model="f1" if has_dev else None,
+        metric_for_best_model=MEAN_F1 if has_dev else None,
         greater_is_better=True,
         logging_strategy="steps",
         logging_steps=training["logging_steps"],
