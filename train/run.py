@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ import torch
 import yaml
 from accelerate import PartialState
 from accelerate.utils import DistributedType, gather_object
-from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers import PreTrainedTokenizerFast, Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from eval.arguments import argument_scores
@@ -32,6 +33,7 @@ from models.arguments import ARGUMENT_KEY
 from models.checkpoint import TAGGER_FILE, save_checkpoint
 from models.encoding import WordEncoder
 from models.modeling import IGNORE, MultiHeadTagger, label_key
+from models.settings import TaggerSettings
 from models.tagger import Tagger
 from corpora.reader import PROJECT_ROOT, Sentence, data_root, load_split
 from train.config import tagger_settings
@@ -276,19 +278,37 @@ def build_optimizer(model: MultiHeadTagger, training: dict) -> torch.optim.Optim
     return torch.optim.AdamW([group for group in groups if group["params"]], lr=training["learning_rate"])
 
 
-def read_data(config: dict) -> tuple[list[Sentence], list[Sentence], list[Sentence]]:
+@dataclass(frozen=True)
+class Data:
+    train: list[Sentence]
+    dev: list[Sentence]
+    test: list[Sentence]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The model to train and what it trains on: everything the Trainer needs besides its arguments."""
+    model: MultiHeadTagger
+    tokenizer: PreTrainedTokenizerFast
+    settings: TaggerSettings
+    train_features: list[dict]
+    dev_features: list[dict]
+    dev_origins: list[WindowOrigin]
+
+
+def read_data(config: dict) -> Data:
     root = data_root(config["data_root"])
     train = [sentence for name in config["data"]["train"] for sentence in load_split(name, root)]
     dev = load_split(config["data"]["dev"], root) if config["data"]["dev"] else []
     test = load_split(config["data"]["test"], root) if config["data"]["test"] else []
-    return train, dev, test
+    log.info("data: %d train, %d dev, %d test sentences", len(train), len(dev), len(test))
+    return Data(train, dev, test)
 
 
 def run(config: dict, overwrite: bool = False, resume: bool = False, command: str | None = None) -> Path:
     """Train, export and measure; returns runs/<name>/model. Under `accelerate launch` every process runs this;
     the main process alone writes the run files and the checkpoint."""
     out = Path(config["output_dir"]) / config["name"]
-    model_dir = out / "model"
     training = config["training"]
     device = resolve_device(config)
     precision = resolve_precision(training["precision"], device)
@@ -320,40 +340,55 @@ def run(config: dict, overwrite: bool = False, resume: bool = False, command: st
 
 def _train(config: dict, out: Path, device: str, precision: str, state: PartialState, checkpoint: Path | None,
            command: str | None) -> Path:
+    """The run's steps, in order: data, model, trainer, training, export and measure."""
     started = time.time()
-    model_dir = out / "model"
-    training = config["training"]
-    if training["threads"]:
-        torch.set_num_threads(int(training["threads"]))
+    if config["training"]["threads"]:
+        torch.set_num_threads(int(config["training"]["threads"]))
     set_seed(config["seed"])
-    if checkpoint is not None:
-        log.info("resuming from %s", checkpoint)
+    data = read_data(config)
+    prepared = prepare_model(config, data)
+    trainer = build_trainer(config, out, prepared, data, device, precision, state.num_processes, checkpoint)
+    fit(trainer, config, device, precision, state.num_processes, checkpoint)
+    check_identical_weights(trainer, state)
+    if not state.is_main_process:
+        return out / "model"
+    return export_and_measure(trainer, prepared, data, config, out / "model", command, started)
 
-    train_sentences, dev_sentences, test_sentences = read_data(config)
-    log.info("data: %d train, %d dev, %d test sentences", len(train_sentences), len(dev_sentences), len(test_sentences))
+
+def prepare_model(config: dict, data: Data) -> Prepared:
+    """The encoder with its heads, and the train and dev windows it reads."""
     settings = tagger_settings(config)
-    layers = settings.layers
-    encoder, tokenizer = load_encoder(config["encoder"], config["tiny"], [w for s in train_sentences for w in s.words])
+    encoder, tokenizer = load_encoder(config["encoder"], config["tiny"], [w for s in data.train for w in s.words])
     if config["embeddings"] == "freeze":
         encoder.get_input_embeddings().weight.requires_grad_(False)
-    model = MultiHeadTagger(encoder, layers, training["dropout"], settings.loss_weights, settings.roles)
+    model = MultiHeadTagger(encoder, settings.layers, config["training"]["dropout"], settings.loss_weights,
+                            settings.roles)
     word_encoder = WordEncoder(tokenizer, settings.normalisation, settings.max_length, settings.overlap,
                                settings.context)
-    train_features, _ = build_features(train_sentences, word_encoder, layers, "+".join(config["data"]["train"]),
+    train_features, _ = build_features(data.train, word_encoder, settings.layers, "+".join(config["data"]["train"]),
                                        settings.word_pooling, settings.roles)
     if config["embeddings"] == "seen":
         seen = train_seen_rows(encoder, [piece for feature in train_features for piece in feature["input_ids"]])
         log.info("training the embedding rows of %d pieces seen in the training data", len(seen.delta) - 1)
-    dev_features, dev_origins = build_features(dev_sentences, word_encoder, layers, str(config["data"]["dev"]),
-                                                settings.word_pooling, settings.roles)
-    effective = training["batch_size"] * training["gradient_accumulation_steps"] * state.num_processes
+    dev_features, dev_origins = build_features(data.dev, word_encoder, settings.layers, str(config["data"]["dev"]),
+                                               settings.word_pooling, settings.roles)
+    return Prepared(model, tokenizer, settings, train_features, dev_features, dev_origins)
+
+
+def effective_batch(training: dict, processes: int) -> int:
+    return training["batch_size"] * training["gradient_accumulation_steps"] * processes
+
+
+def build_trainer(config: dict, out: Path, prepared: Prepared, data: Data, device: str, precision: str,
+                  processes: int, checkpoint: Path | None) -> Trainer:
+    training = config["training"]
+    model = prepared.model
     log.info("%d train windows, %d dev windows; device %s, precision %s; effective batch %d = %d per device x %d "
              "accumulation steps x %d processes; trainable parameters %d",
-             len(train_features), len(dev_features), device, precision, effective, training["batch_size"],
-             training["gradient_accumulation_steps"], state.num_processes,
-             sum(p.numel() for p in model.parameters() if p.requires_grad))
-
-    has_dev = bool(dev_features)
+             len(prepared.train_features), len(prepared.dev_features), device, precision,
+             effective_batch(training, processes), training["batch_size"], training["gradient_accumulation_steps"],
+             processes, sum(p.numel() for p in model.parameters() if p.requires_grad))
+    has_dev = bool(prepared.dev_features)
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "tensorboard"))
     args = TrainingArguments(
         output_dir=str(out / "trainer"),
@@ -384,34 +419,48 @@ def _train(config: dict, out: Path, device: str, precision: str, state: PartialS
         disable_tqdm=False,
     )
     resumed_at = json.loads((checkpoint / TRAINER_STATE).read_text())["global_step"] if checkpoint else None
-    trainer = Trainer(
+    metrics = dev_metrics(data.dev, prepared.dev_origins, prepared.settings.layers, bool(prepared.settings.roles))
+    return Trainer(
         model=model,
         args=args,
-        train_dataset=train_features,
-        eval_dataset=dev_features or None,
-        data_collator=Collator(tokenizer.pad_token_id),
-        compute_metrics=dev_metrics(dev_sentences, dev_origins, layers, bool(settings.roles)) if has_dev else None,
+        train_dataset=prepared.train_features,
+        eval_dataset=prepared.dev_features or None,
+        data_collator=Collator(prepared.tokenizer.pad_token_id),
+        compute_metrics=metrics if has_dev else None,
         preprocess_logits_for_metrics=argmax_logits,
         optimizers=(build_optimizer(model, training), None),
         callbacks=[CheckpointEvery(training["checkpoint_every_steps"]), CsvLog(out / "log.csv", resumed_at)],
     )
+
+
+def fit(trainer: Trainer, config: dict, device: str, precision: str, processes: int, checkpoint: Path | None) -> None:
+    """trainer.train, resumed from `checkpoint` if given; running out of memory says which settings to lower."""
+    if checkpoint is not None:
+        log.info("resuming from %s", checkpoint)
+    training = config["training"]
     try:
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     except torch.OutOfMemoryError as err:
         raise OutOfMemory(
             f"out of {device.upper()} memory at training.batch_size={training['batch_size']}, max_length="
             f"{config['max_length']}, precision {precision}. Lower training.batch_size and raise "
-            f"training.gradient_accumulation_steps to keep the effective batch ({effective}), or lower max_length "
-            f"(and training.eval_batch_size if it failed in evaluation); on a GPU without bf16 use "
-            f"training.precision=fp16. ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from err
-    if state.distributed_type != DistributedType.FSDP:  # FSDP shards the weights by design
-        digests = gather_object([weights_digest(trainer.model)])
-        if len(set(digests)) != 1:
-            raise RuntimeError(f"the {state.num_processes} processes ended with different weights: {digests}")
-        log.info("weights sha256 %s, identical on all %d processes", digests[0], state.num_processes)
-    if not state.is_main_process:
-        return model_dir
+            f"training.gradient_accumulation_steps to keep the effective batch ({effective_batch(training, processes)}), "
+            f"or lower max_length (and training.eval_batch_size if it failed in evaluation); on a GPU without bf16 "
+            f"use training.precision=fp16. ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from err
 
+
+def check_identical_weights(trainer: Trainer, state: PartialState) -> None:
+    if state.distributed_type == DistributedType.FSDP:  # FSDP shards the weights by design
+        return
+    digests = gather_object([weights_digest(trainer.model)])
+    if len(set(digests)) != 1:
+        raise RuntimeError(f"the {state.num_processes} processes ended with different weights: {digests}")
+    log.info("weights sha256 %s, identical on all %d processes", digests[0], state.num_processes)
+
+
+def export_and_measure(trainer: Trainer, prepared: Prepared, data: Data, config: dict, model_dir: Path,
+                       command: str | None, started: float) -> Path:
+    """The checkpoint, with the F1 its own Tagger measures on dev and test recorded in its provenance."""
     # without accelerate's autocast wrapper on forward: the metrics below are the exported fp32 model's,
     # the same that `python -m eval` measures from the checkpoint
     model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False).float().eval()
@@ -419,11 +468,12 @@ def _train(config: dict, out: Path, device: str, precision: str, state: PartialS
     provenance = {"encoder": config["encoder"], "data": config["data"], "git_commit": git_commit(), "run": config["name"]}
     if command:  # the model card shows it; without it, the card points at the saved config.yaml
         provenance["command"] = command
-    tagger = Tagger(model, tokenizer, settings, device=next(model.parameters()).device)
-    provenance["metrics"] = {split: measure(tagger, sentences) for split, sentences in (("dev", dev_sentences), ("test", test_sentences)) if sentences}
+    tagger = Tagger(model, prepared.tokenizer, prepared.settings, device=next(model.parameters()).device)
+    provenance["metrics"] = {split: measure(tagger, sentences)
+                             for split, sentences in (("dev", data.dev), ("test", data.test)) if sentences}
     provenance["train_seconds"] = round(time.time() - started, 1)
-    save_checkpoint(model, tokenizer, model_dir, settings, provenance)
-    shutil.rmtree(out / "trainer", ignore_errors=True)  # resumable state; the finished checkpoint is model/
+    save_checkpoint(model, prepared.tokenizer, model_dir, prepared.settings, provenance)
+    shutil.rmtree(model_dir.parent / "trainer", ignore_errors=True)  # resumable state; the checkpoint is model/
     log.info("exported %s in %.0f s; measured %s", model_dir, time.time() - started, json.dumps(provenance["metrics"]))
     return model_dir
 
