@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerFast
 
 from models.arguments import ARGUMENT_KEY, roles_problem
+from models.errors import UserError
 from models.labels import TagError, split_tag
 from models.modeling import WORD_POOLINGS, MultiHeadTagger
 
@@ -32,7 +33,7 @@ FORMAT_VERSION = 1
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint folder that is missing files or whose files disagree."""
 
 

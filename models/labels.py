@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+from models.errors import UserError
+
 OUTSIDE = "O"
 # CoNLL files: CoNLL 2003's document boundary line, and the comment that names the columns (token, then one
 # tag column per layer); `python -m models --format conll` writes both, the corpus reader skips them
@@ -11,7 +13,7 @@ COLUMNS_HEADER = "# columns:"
 _TAG = re.compile(r"^([BI])-(\S+)$")
 
 
-class TagError(ValueError):
+class TagError(UserError, ValueError):
     """A tag that is neither `O` nor `B-TYPE` / `I-TYPE`."""
 
 

@@ -16,10 +16,11 @@ import torch
 
 from models.arguments import ENTITY_LAYER, NO_ROLE, TRIGGER_LAYER, Mention, WordArgument, candidate_pairs, gap
 from models.checkpoint import load_checkpoint
-from models.decoding import DECODERS, allowed_transitions, viterbi_batch
+from models.decoding import allowed_transitions, viterbi_batch
 from models.encoding import Window, WordEncoder, length_batches
 from models.labels import chunks, types_of
 from models.modeling import HIDDEN_KEY, pool_word_pieces
+from models.names import DECODERS
 from models.text import Word, split_sentences
 
 

@@ -204,13 +204,13 @@ def test_anercorp_sizes_and_carved_dev(real_root):
 
 
 def test_unknown_corpus_lists_known_ones(tmp_path):
-    with pytest.raises(KeyError) as info:
+    with pytest.raises(CorpusError) as info:
         load_split("nosuchcorpus:train", tmp_path)
     assert "anercorp" in str(info.value)
 
 
 def test_unknown_split_lists_known_ones(tmp_path):
-    with pytest.raises(KeyError) as info:
+    with pytest.raises(CorpusError) as info:
         load_split("anercorp:validation", tmp_path)
     message = str(info.value)
     assert "validation" in message

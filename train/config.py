@@ -9,7 +9,9 @@ from pathlib import Path
 import yaml
 
 from models.arguments import roles_problem
+from models.errors import UserError
 from models.modeling import WORD_POOLINGS
+from models.text import NORMALISERS
 
 # Every key a run config may set, with its default. A key not listed here is an error.
 DEFAULTS: dict = {
@@ -53,8 +55,8 @@ DEFAULTS: dict = {
 }
 
 
-class ConfigError(ValueError):
-    pass
+class ConfigError(UserError, ValueError):
+    """A run config, or an override, that cannot be right."""
 
 
 def _nearest(key: str, known) -> str:
@@ -131,6 +133,13 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> dict:
         raise ConfigError(f"{path}: data.train must list at least one corpus split, e.g. [anercorp:train]")
     if config["embeddings"] not in ("train", "freeze", "seen"):
         raise ConfigError(f"{path}: embeddings must be train, freeze or seen, got {config['embeddings']!r}")
+    if config["normalisation"] not in NORMALISERS:
+        raise ConfigError(f"{path}: normalisation must be one of {sorted(NORMALISERS)}, "
+                          f"got {config['normalisation']!r}")
+    for layer, types in config["layers"].items():
+        repeated = sorted({kind for kind in types if types.count(kind) > 1})
+        if repeated:
+            raise ConfigError(f"{path}: layers.{layer} lists {repeated} more than once")
     if config["word_pooling"] not in WORD_POOLINGS:
         raise ConfigError(f"{path}: word_pooling must be one of {WORD_POOLINGS}, got {config['word_pooling']!r}")
     problem = roles_problem(config["roles"], config["layers"])

@@ -15,17 +15,23 @@ import shlex
 import sys
 from pathlib import Path
 
-import torch
+from models.errors import UserError, reports_user_errors, user_path
 
-from models.checkpoint import TOKENIZER_FILE, CheckpointError, load_checkpoint, save_checkpoint, sha256
-from train.run import git_commit
+# torch and the checkpoint code are imported in the functions that use them, so that `--help` answers without
+# waiting for them
 
 # How one run was launched and trained, and what it measured: may differ between ingredients, so not compared.
 PER_RUN_KEYS = ("metrics", "train_seconds", "sha256", "run", "command", "git_commit", "data", "loss_weights",
                 "format", "soup")
 
 
+class SoupError(UserError, ValueError):
+    """Ingredients that do not make a soup (fewer than two, one twice), or a --to folder that is taken."""
+
+
 def _check_compatible(first: Path, first_info: dict, other: Path, other_info: dict) -> None:
+    from models.checkpoint import TOKENIZER_FILE, CheckpointError, sha256
+
     keys = sorted((set(first_info) | set(other_info)) - set(PER_RUN_KEYS))
     for key in keys:
         if first_info.get(key) != other_info.get(key):
@@ -40,16 +46,21 @@ def _check_compatible(first: Path, first_info: dict, other: Path, other_info: di
 def soup(checkpoints: list[Path], out_dir: Path) -> Path:
     """Write the element-wise mean of the checkpoints' encoder and head weights to out_dir; its tagger.json
     records the ingredients and the equivalent command line."""
+    import torch
+
+    from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from train.run import git_commit
+
     checkpoints = [Path(path) for path in checkpoints]
     if len(checkpoints) < 2:
-        raise ValueError(f"a soup needs at least two checkpoints, got {len(checkpoints)}")
+        raise SoupError(f"a soup needs at least two checkpoints, got {len(checkpoints)}")
     resolved = [path.resolve() for path in checkpoints]
     if len(set(resolved)) != len(resolved):
-        raise ValueError(f"a checkpoint is listed twice in {[str(path) for path in checkpoints]}: "
-                         "that would weigh it double")
+        raise SoupError(f"a checkpoint is listed twice in {[str(path) for path in checkpoints]}: "
+                        "that would weigh it double")
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
-        raise FileExistsError(f"{out_dir} exists and is not empty: choose a new folder for the soup")
+        raise SoupError(f"{out_dir} exists and is not empty: choose a new folder for the soup")
 
     model, tokenizer, first_info = load_checkpoint(checkpoints[0])
     ingredients = [first_info]
@@ -82,6 +93,7 @@ def soup(checkpoints: list[Path], out_dir: Path) -> Path:
     return out_dir
 
 
+@reports_user_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m train.soup",
                                      description="Average the weights of checkpoints of one recipe (e.g. several "
@@ -89,11 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--to", required=True, type=Path, help="the new checkpoint folder (must not exist yet)")
     parser.add_argument("checkpoints", nargs="+", type=Path, help="two or more checkpoint folders (runs/<name>/model)")
     args = parser.parse_args(argv)
-    try:
+    with user_path(args.to):  # e.g. a file in the way of the folder, or no permission to write there
         out = soup(args.checkpoints, args.to)
-    except (CheckpointError, FileExistsError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     print(f"checkpoint: {out} (the mean of {len(args.checkpoints)}); score it with: python -m eval --checkpoint {out}")
     return 0
 
