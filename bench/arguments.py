@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 from bench.common import DEFAULT_CHECKPOINT, check_checkpoint, command_line, machine, markdown_table, write_result
+from models.errors import UserError, reports_user_errors
+from models.names import PRECISIONS
 
 PASSES = 5  # timed pairs of passes per text set, after one untimed warm-up pass of each row
 
@@ -32,18 +34,22 @@ def texts() -> dict[str, list[str]]:
             "articles": [path.read_text(encoding="utf-8") for path in sorted((root / "news").glob("*.txt"))]}
 
 
+@reports_user_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.arguments", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     parser.add_argument("--passes", type=int, default=PASSES, help=f"timed pairs of passes (default {PASSES})")
-    parser.add_argument("--precision", default="auto", help="the Tagger's precision (default: auto, as loaded by default)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="the Tagger's precision (default: auto, as loaded by default)")
     args = parser.parse_args(argv)
+    if args.passes < 1:
+        raise UserError(f"--passes must be at least 1, got {args.passes}")
     checkpoint = check_checkpoint(args.checkpoint)
     from models import Tagger
 
     with_head = Tagger.load(checkpoint, device="cpu", precision=args.precision)
     if with_head.argument_head is None:
-        raise SystemExit(f"error: {checkpoint} has no argument head (tagger.json has no roles)")
+        raise UserError(f"{checkpoint} has no argument head (tagger.json has no roles)")
     without = copy.copy(with_head)  # the same model and encoder, no pairs scored
     without.argument_head = None
     rows = {"with arguments": with_head, "without": without}

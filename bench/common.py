@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from models.errors import ERROR_PREFIX, USER_ERROR_STATUS, UserError
+
 ROOT = Path(__file__).parents[1]
 OUT = ROOT / "runs" / "bench"
 DEFAULT_CHECKPOINT = ROOT / "runs" / "e5-small-offline" / "model"  # what `make demo` trains
@@ -36,10 +38,19 @@ def emit(result: dict) -> None:
     print(RESULT_PREFIX + json.dumps(result, ensure_ascii=False), flush=True)
 
 
+def raise_user_error(child: subprocess.CompletedProcess) -> None:
+    """Raise here the user error a child command line stopped on (a data folder missing, a bad checkpoint): the
+    user's mistake, to be said in one line, not a failed child's traceback."""
+    said = child.stderr.strip().splitlines()
+    if child.returncode == USER_ERROR_STATUS and said and said[-1].startswith(ERROR_PREFIX):
+        raise UserError(said[-1][len(ERROR_PREFIX):])
+
+
 def run_child(module: str, args: list[str]) -> dict:
     """Run `python -m module args` (a child that ends with emit(...)) and return what it emitted."""
     started = time.perf_counter()
     child = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True)
+    raise_user_error(child)
     lines = [line for line in child.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
     if child.returncode != 0 or not lines:
         raise RuntimeError(f"{module} {' '.join(args)} failed (exit {child.returncode}):\n{child.stderr[-4000:]}")
@@ -55,7 +66,7 @@ def command_line(module: str, argv: list[str] | None) -> str:
 def check_checkpoint(path: Path) -> Path:
     if not (Path(path) / "tagger.json").is_file():
         hint = " (train it with `make demo`, or pass --checkpoint)" if Path(path) == DEFAULT_CHECKPOINT else ""
-        raise SystemExit(f"error: {path} is not a tagger checkpoint{hint}")
+        raise UserError(f"{path} is not a tagger checkpoint{hint}")
     return Path(path)
 
 

@@ -26,7 +26,8 @@ import warnings
 from pathlib import Path
 
 from bench.common import (DEFAULT_CHECKPOINT, ROOT, check_checkpoint, command_line, emit, machine, markdown_table,
-                          run_child, write_result)
+                          raise_user_error, run_child, write_result)
+from models.errors import reports_user_errors
 
 PIPELINE_STRIDE = 32
 REPEATS = 3  # timed passes over the same texts per row; the best is reported
@@ -374,10 +375,12 @@ def report(results: dict[str, dict], differences: dict[str, list[dict]], same_mo
 
 def export(args: list[str]) -> None:
     child = subprocess.run([sys.executable, "-m", "train.export", *args], cwd=ROOT, capture_output=True, text=True)
+    raise_user_error(child)
     if child.returncode != 0:
         raise SystemExit(f"python -m train.export {' '.join(args)} failed:\n{child.stderr[-3000:]}")
 
 
+@reports_user_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.inference", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT,

@@ -18,10 +18,19 @@ from pathlib import Path
 
 from bench.common import (DEFAULT_CHECKPOINT, check_checkpoint, command_line, emit, machine, markdown_table, run_child,
                           write_result)
+from models.errors import reports_user_errors
 
 SIZES = (1000, 5000, 10000, 50000)
 PARAGRAPH = 5  # sentences per paragraph
 FLAT = 1.3  # the largest time per 1,000 words may be at most this times the smallest
+
+
+def article_sizes(value: str) -> list[int]:
+    """--sizes: whole numbers of words, comma-separated (argparse reports a value int() refuses)."""
+    sizes = sorted(int(size) for size in value.split(",") if size)
+    if not sizes or sizes[0] < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: give one or more sizes of at least 1 word")
+    return sizes
 
 
 def anercorp_texts() -> list[str]:
@@ -102,10 +111,11 @@ def missing_spans(article: str, layout: list[tuple[int, int]], reference: dict, 
     return {"expected": expected, "missing": missing}
 
 
+@reports_user_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.long_documents", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="tagger checkpoint")
-    parser.add_argument("--sizes", default=",".join(str(size) for size in SIZES),
+    parser.add_argument("--sizes", type=article_sizes, default=",".join(str(size) for size in SIZES),
                         help="comma-separated article sizes in words (default %(default)s)")
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)  # child: tag one article
     parser.add_argument("--reference", type=int, help=argparse.SUPPRESS)  # child: tag its sentences one by one
@@ -118,11 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     checkpoint = check_checkpoint(args.checkpoint)
-    sizes = sorted(int(size) for size in args.sizes.split(",") if size)
     command = command_line("bench.long_documents", argv)
     common = ["--checkpoint", str(checkpoint)]
-    reference = run_child("bench.long_documents", ["--reference", str(max(sizes)), *common])
-    results = {size: run_child("bench.long_documents", ["--size", str(size), *common]) for size in sizes}
+    reference = run_child("bench.long_documents", ["--reference", str(max(args.sizes)), *common])
+    results = {size: run_child("bench.long_documents", ["--size", str(size), *common]) for size in args.sizes}
     sentences = anercorp_texts()
     rows, checks = [], {}
     per_thousand = {}

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from bench.common import OUT, ROOT, command_line, emit, machine, markdown_table, peak_rss_mb, run_child, write_result
+from models.errors import reports_user_errors
 
 OURS_CONFIG = ROOT / "configs" / "e5-small-entities.yaml"
 PLAIN = {"max_length": 128, "batch_size": 16, "learning_rate": 5e-5, "seed": 42}
@@ -114,6 +115,7 @@ def plain(steps: int, epochs: int) -> dict:
             "truncated_words": truncated_words, "peak_rss_mb": peak_rss_mb()}
 
 
+@reports_user_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.training", description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=40, help="optimizer steps per side for the speed run (default 40)")

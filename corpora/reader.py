@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from models.arguments import ENTITY_LAYER, TRIGGER_LAYER, WordArgument
+from models.errors import UserError
 from models.labels import COLUMNS_HEADER, DOCUMENT_START, TagError, chunks, split_tag, to_iob2
 from models.text import decode_utf8
 
@@ -26,8 +27,12 @@ DEFAULT_DATA_ROOT = "../shared/data"
 CORPORA_FILE = PROJECT_ROOT / "configs" / "corpora.yaml"
 
 
-class CorpusError(ValueError):
-    """Bad corpus input; the message starts with file:line."""
+class CorpusError(UserError, ValueError):
+    """Bad corpus input (the message starts with file:line), or a corpus or split configs/corpora.yaml lacks."""
+
+
+class DataNotFound(UserError, FileNotFoundError):
+    """The data folder, or a file of a corpus, is not where the settings say."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,7 @@ def data_root(configured: str | None = None) -> Path:
     root = Path(value).expanduser()
     root = root if root.is_absolute() else (PROJECT_ROOT / root).resolve()
     if not root.is_dir():
-        raise FileNotFoundError(
+        raise DataNotFound(
             f"data folder {root} does not exist (set by {setting}). Point the environment variable "
             f"{DATA_ENV} or the run config's `data_root` at the folder that holds anercorp-camellab/ etc."
         )
@@ -90,6 +95,8 @@ def read_conll(path: Path, layers: dict[str, int], types: dict[str, dict[str, st
         for raw in columns.values():
             raw.clear()
 
+    if not path.is_file():
+        raise DataNotFound(f"CoNLL file {path} does not exist")
     try:
         text = decode_utf8(path.read_bytes())
     except UnicodeDecodeError as err:
@@ -135,10 +142,10 @@ def read_conll_file(path: Path, layers: list[str | None]) -> list[Sentence]:
     no arguments are read (Sentence.arguments stays None, so they are not scored).
     """
     if not path.is_file():
-        raise FileNotFoundError(f"CoNLL file {path} does not exist")
+        raise DataNotFound(f"CoNLL file {path} does not exist")
     columns = {layer: column for column, layer in enumerate(layers, start=1) if layer is not None}
     if not columns:
-        raise ValueError(f"{path}: no layer to read (every column is skipped)")
+        raise CorpusError(f"{path}: no layer to read (every column is skipped)")
     # checked here so the message names the layers, not "the corpus config" of read_conll
     try:
         text = decode_utf8(path.read_bytes())
@@ -166,7 +173,7 @@ def read_arguments(path: Path, sentences: list[Sentence], roles: tuple[str, ...]
     `masked` sentences (known not to fit their CoNLL spans) are neither checked nor returned.
     """
     if not path.is_file():
-        raise FileNotFoundError(f"arguments file {path} does not exist")
+        raise DataNotFound(f"arguments file {path} does not exist")
     try:
         text = decode_utf8(path.read_bytes())
     except UnicodeDecodeError as err:
@@ -262,23 +269,23 @@ def load_split(name: str, root: Path) -> list[Sentence]:
     corpus, _, split = name.partition(":")
     specs = corpus_specs()
     if corpus not in specs:
-        raise KeyError(f"unknown corpus {corpus!r} in {name!r}; known: {sorted(specs)} (from {CORPORA_FILE})")
+        raise CorpusError(f"unknown corpus {corpus!r} in {name!r}; known: {sorted(specs)} (from {CORPORA_FILE})")
     spec = specs[corpus]
     dev = spec.get("dev")
     splits = sorted(spec["files"]) + (["dev"] if dev else [])
     if split not in splits:
-        raise KeyError(f"unknown split {split!r} of {corpus}; known: {splits}")
+        raise CorpusError(f"unknown split {split!r} of {corpus}; known: {splits}")
 
     arguments = spec.get("arguments")
     if arguments:
         lacking = [layer for layer in (TRIGGER_LAYER, ENTITY_LAYER) if layer not in spec["layers"]]
         if lacking:
-            raise ValueError(f"{corpus} declares an arguments file but its layers lack {lacking} "
-                             f"(arguments link the two; see {CORPORA_FILE})")
+            raise CorpusError(f"{corpus} declares an arguments file but its layers lack {lacking} "
+                              f"(arguments link the two; see {CORPORA_FILE})")
         unlisted = sorted(set(spec["files"]) - set(arguments["files"]))
         if unlisted:
-            raise ValueError(f"{corpus}: no arguments file for split {unlisted}; every split of a corpus with "
-                             f"arguments needs one (see {CORPORA_FILE})")
+            raise CorpusError(f"{corpus}: no arguments file for split {unlisted}; every split of a corpus with "
+                              f"arguments needs one (see {CORPORA_FILE})")
 
     def read(split_name: str) -> list[Sentence]:
         sentences = read_conll(root / spec["dir"] / spec["files"][split_name], spec["layers"], spec.get("types"),

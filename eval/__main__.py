@@ -7,14 +7,13 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from eval.harness import evaluate_with_predictions, render, write_report, write_views
-from eval.model_card import write_model_card
-from eval.plots import TRAINING_CURVES, plot_training_curves
-from models.checkpoint import CheckpointError
-from models.precision import PRECISIONS
-from models.tagger import Tagger
-from corpora.reader import CORPORA_FILE, CorpusError, Sentence, corpus_specs, data_root, load_split, read_conll_file
+from models.errors import UserError, reports_user_errors, user_path
+from models.names import DECODERS, PRECISIONS
+
+if TYPE_CHECKING:
+    from corpora.reader import Sentence
 
 # `--data` values ending so are files even before they exist, so a mistyped path says "does not exist"
 # rather than "unknown corpus"
@@ -42,28 +41,32 @@ def file_layers(columns: str | None, known: list[str]) -> list[str | None]:
     names = [name.strip() for name in columns.split(",")]
     unknown = [name for name in names if name != SKIP_COLUMN and name not in known]
     if unknown:
-        raise ValueError(f"--columns {columns}: unknown layer {unknown}; the checkpoint's layers: {known} "
-                         f"({SKIP_COLUMN} skips a column)")
+        raise UserError(f"--columns {columns}: unknown layer {unknown}; the checkpoint's layers: {known} "
+                        f"({SKIP_COLUMN} skips a column)")
     repeated = sorted({name for name in names if name != SKIP_COLUMN and names.count(name) > 1})
     if repeated:
-        raise ValueError(f"--columns {columns}: {repeated} named twice")
+        raise UserError(f"--columns {columns}: {repeated} named twice")
     return [None if name == SKIP_COLUMN else name for name in names]
 
 
 def load_data(value: str, layers: list[str | None], root: Callable[[], Path]) -> tuple[str, list[Sentence]]:
     """A `--data` value -> (report name, sentences). `root` is called only for a corpus split, so evaluating
     a file needs no data folder."""
+    # here, not atop the module: the reader loads torch (models.arguments), which --help must not wait for
+    from corpora.reader import CORPORA_FILE, CorpusError, corpus_specs, load_split, read_conll_file
+
     if is_file_value(value):
         path = Path(value).expanduser()
         return file_label(path), read_conll_file(path, layers)
     corpus = value.partition(":")[0]
     known = sorted(corpus_specs())
     if corpus not in known:
-        raise ValueError(f"unknown corpus {corpus} in --data {value}: known are {', '.join(known)} "
-                         f"(from {CORPORA_FILE}), or give a CoNLL file path")
+        raise CorpusError(f"unknown corpus {corpus} in --data {value}: known are {', '.join(known)} "
+                          f"(from {CORPORA_FILE}), or give a CoNLL file path")
     return value, load_split(value, root())
 
 
+@reports_user_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m eval",
@@ -84,39 +87,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", default=None, help="data folder (default: $ARABIC_NEWS_DATA or ../shared/data)")
     parser.add_argument("--out", type=Path, default=None, help="folder for the reports (default: the checkpoint)")
     parser.add_argument("--batch-size", type=int, default=64, help="windows (sentences, or parts of long ones) per forward pass (default: 64)")
-    parser.add_argument("--decoding", choices=["viterbi", "argmax"], default="viterbi",
+    parser.add_argument("--decoding", choices=DECODERS, default="viterbi",
                         help="label choice per word (default: viterbi = well-formed IOB2)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="fp32 (default): the exact model, the same scores on every machine; auto: what the "
                              "Tagger runs by default here (bf16 where native); bf16; int8")
     args = parser.parse_args(argv)
-    try:
-        tagger = Tagger.load(args.checkpoint, batch_size=args.batch_size, decoding=args.decoding,
-                             precision=args.precision)
-        layers = file_layers(args.columns, list(tagger.layers))
-        names = args.data or [tagger.provenance.get("data", {}).get("test")]
-        if not names[0]:
-            raise ValueError(f"{args.checkpoint} names no test split; pass --data corpus:split or a CoNLL file")
-        out_dir = args.out or args.checkpoint
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    # only now: --help and a bad option answer without waiting for torch
+    from corpora.reader import data_root
+    from eval.harness import evaluate_with_predictions, render, write_report, write_views
+    from eval.model_card import write_model_card
+    from eval.plots import TRAINING_CURVES, plot_training_curves
+    from models.tagger import Tagger
+
+    tagger = Tagger.load(args.checkpoint, batch_size=args.batch_size, decoding=args.decoding,
+                         precision=args.precision)
+    layers = file_layers(args.columns, list(tagger.layers))
+    names = args.data or [tagger.provenance.get("data", {}).get("test")]
+    if not names[0]:
+        raise UserError(f"{args.checkpoint} names no test split; pass --data corpus:split or a CoNLL file")
+    out_dir = args.out or args.checkpoint
+    with user_path(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
-        written = []
-        for data in names:
-            label, sentences = load_data(data, layers, lambda: data_root(args.data_root))
-            report, predicted = evaluate_with_predictions(tagger, sentences, label)
-            written += [*write_report(report, out_dir), *write_views(report, sentences, predicted, tagger.layers, out_dir)]
-            print(render(report) + "\n")
-        log_csv = args.checkpoint.resolve().parent / "log.csv"
-        if log_csv.is_file():
+    written = []
+    for data in names:
+        label, sentences = load_data(data, layers, lambda: data_root(args.data_root))
+        report, predicted = evaluate_with_predictions(tagger, sentences, label)
+        with user_path(out_dir):
+            written += [*write_report(report, out_dir),
+                        *write_views(report, sentences, predicted, tagger.layers, out_dir)]
+        print(render(report) + "\n")
+    log_csv = args.checkpoint.resolve().parent / "log.csv"
+    if log_csv.is_file():
+        with user_path(out_dir):
             curves = plot_training_curves(log_csv, out_dir / TRAINING_CURVES, title=tagger.provenance.get("run", "run"))
-            written += [curves] if curves else []
-        if args.out is None:
+        written += [curves] if curves else []
+    if args.out is None:
+        with user_path(args.checkpoint):
             written.append(write_model_card(args.checkpoint))
-        print("written:\n" + "\n".join(f"  {path}" for path in written))
-    except (CheckpointError, CorpusError, FileNotFoundError, KeyError, ValueError) as err:
-        # str() of a KeyError is its message in quotes; args[0] is the message itself
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+    print("written:\n" + "\n".join(f"  {path}" for path in written))
     return 0
 
 

@@ -11,10 +11,14 @@ from eval.metrics import format_markdown, format_table, score_layer, trigger_sco
 from eval.plots import plot_confusion, plot_per_type_f1
 from eval.spans import confusion_matrix
 from models.arguments import ENTITY_LAYER, TRIGGER_LAYER
+from models.errors import UserError
 from models.labels import chunks, types_of
 from models.tagger import Tagger, WordTags
 from corpora.reader import Sentence
 
+
+class DataMismatch(UserError, ValueError):
+    """Evaluation data the checkpoint cannot score: labels it does not know, or none of its layers."""
 
 
 def check_labels(tagger: Tagger, sentences: list[Sentence], data: str) -> None:
@@ -23,8 +27,8 @@ def check_labels(tagger: Tagger, sentences: list[Sentence], data: str) -> None:
         gold = {tag for sentence in sentences for tag in sentence.tags.get(layer, ())}
         unknown = sorted(gold - set(labels))
         if unknown:
-            raise ValueError(f"{data}: layer {layer!r} has labels the checkpoint does not know: {unknown}; "
-                             f"the checkpoint knows {list(labels)}")
+            raise DataMismatch(f"{data}: layer {layer!r} has labels the checkpoint does not know: {unknown}; "
+                               f"the checkpoint knows {list(labels)}")
 
 
 def layer_pairs(sentences: list[Sentence], predicted: list[WordTags], layer: str) -> tuple[list[list[str]], list[list[str]]]:
@@ -59,7 +63,7 @@ def evaluate_with_predictions(tagger: Tagger, sentences: list[Sentence], data: s
             scores["triggers"] = trigger_scores(gold, pred)
         report["layers"][layer] = scores
     if not report["layers"]:
-        raise ValueError(f"{data} annotates none of the checkpoint's layers {list(tagger.layers)}")
+        raise DataMismatch(f"{data} annotates none of the checkpoint's layers {list(tagger.layers)}")
     if tagger.roles and any(sentence.arguments is not None for sentence in sentences):
         report["arguments"] = argument_report(tagger, sentences, predicted, report["layers"])
     return report, predicted

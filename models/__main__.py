@@ -6,16 +6,22 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from models.html import write_docs_html
+from models.errors import UserError, reports_user_errors, user_path
 from models.labels import COLUMNS_HEADER, DOCUMENT_START, OUTSIDE
-from models.precision import PRECISIONS
-from models.tagger import Doc, Span, Tagger
+from models.names import PRECISIONS
 from models.text import decode_utf8, split_sentences
 
+if TYPE_CHECKING:
+    from models.tagger import Doc, Span
 
-class InputError(ValueError):
-    pass
+# a participant's role stands under its event's label, indented by this much
+ROLE_INDENT = "  "
+
+
+class InputError(UserError, ValueError):
+    """An input file that cannot be read as documents."""
 
 
 def looks_like_cp1256(data: bytes, bad_offset: int) -> bool:
@@ -35,6 +41,8 @@ def read_text(path: Path) -> str:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{path}: is a folder; give the .txt or .jsonl files in it") from None
+    except OSError as err:  # not readable by this user, a device error
+        raise InputError(f"{path}: {err.strerror or err}") from None
     try:
         return decode_utf8(data)
     except UnicodeDecodeError as err:
@@ -111,20 +119,38 @@ def to_conll(document_id: str, doc: Doc, layers: list[str]) -> str:
     return "\n".join(blocks) + "\n"
 
 
+def offsets(span: Span) -> str:
+    return f"[{span.start}:{span.end}]"
+
+
 def show(document_id: str, doc: Doc, layers: list[str]) -> str:
-    """A readable summary: each layer's spans, one per line, in text order; under each event its participants."""
+    """A readable summary: each layer's spans, one per line, in text order; under each event its participants.
+
+    Columns: label (or role), offsets, score, each as wide as its longest entry in the document, then the text:
+    last, because its width on screen is not its length (tashkeel takes none) and right-to-left text would
+    carry the columns after it out of line."""
+    spans = [span for layer in layers for span in doc.layer(layer)]
+    participants = [argument for span in spans for argument in doc.arguments_of(span)]
+    label_width = max([*(len(span.label) for span in spans),
+                       *(len(ROLE_INDENT + argument.role) for argument in participants)], default=0)
+    offsets_width = max((len(offsets(span)) for span in [*spans, *(argument.entity for argument in participants)]),
+                        default=0)
+
+    def row(label: str, span: Span, score: float) -> str:
+        return f"   {label:<{label_width}}  {offsets(span):<{offsets_width}}  {score:.2f}  {span.text}"
+
     lines = [f"== {document_id}"]
     for layer in layers:
-        spans = doc.layer(layer)
-        lines.append(f"-- {layer}: {len(spans)}")
-        width = max([10, *(len(span.label) for span in spans)])  # event subtypes run longer than entity types
-        for span in spans:
-            lines.append(f"   {span.label:<{width}} {span.text}   [{span.start}:{span.end}] {span.score:.2f}")
-            lines.extend(f"      {argument.role:<8} {argument.entity.text}   [{argument.entity.start}:"
-                         f"{argument.entity.end}] {argument.score:.2f}" for argument in doc.arguments_of(span))
+        layer_spans = doc.layer(layer)
+        lines.append(f"-- {layer}: {len(layer_spans)}")
+        for span in layer_spans:
+            lines.append(row(span.label, span, span.score))
+            lines.extend(row(ROLE_INDENT + argument.role, argument.entity, argument.score)
+                         for argument in doc.arguments_of(span))
     return "\n".join(lines)
 
 
+@reports_user_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m models",
@@ -153,12 +179,14 @@ def main(argv: list[str] | None = None) -> int:
                              "fp32: exact; bf16: about 2x faster on such CPUs, same F1 in bench.inference; "
                              "int8: faster still, about 3 F1 points lower")
     args = parser.parse_args(argv)
-    try:
-        documents = read_inputs(args.inputs)
-        tagger = Tagger.load(args.checkpoint, batch_size=args.batch_size, precision=args.precision)
-    except (ValueError, FileNotFoundError) as err:  # InputError, CheckpointError, a bad --batch-size
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    # only now: --help and a bad option answer without waiting for torch
+    from models.html import write_docs_html
+    from models.tagger import Tagger
+
+    documents = read_inputs(args.inputs)
+    tagger = Tagger.load(args.checkpoint, batch_size=args.batch_size, precision=args.precision)
     layers = list(tagger.layers)
     docs = tagger.tag([text for _, text in documents])
     if args.format == "conll":
@@ -169,16 +197,18 @@ def main(argv: list[str] | None = None) -> int:
                    for (document_id, _), doc in zip(documents, docs))
         output = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(output, encoding="utf-8")
+        with user_path(args.out):
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(output, encoding="utf-8")
     else:
         sys.stdout.write(output)
     if args.html:
         participants = ", over an event for its participants" if tagger.roles else ""
-        write_docs_html(args.html, list(zip([document_id for document_id, _ in documents], docs)), tagger.layers,
-                        title=f"Tagged with {args.checkpoint}",
-                        note=f"{len(docs)} documents; hover over a span for its score{participants}.",
-                        arguments=bool(tagger.roles))
+        with user_path(args.html):
+            write_docs_html(args.html, list(zip([document_id for document_id, _ in documents], docs)),
+                            tagger.layers, title=f"Tagged with {args.checkpoint}",
+                            note=f"{len(docs)} documents; hover over a span for its score{participants}.",
+                            arguments=bool(tagger.roles))
     # with no --out, standard output carries the tags: everything else goes to standard error
     report = sys.stdout if args.out else sys.stderr
     if args.show:

@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerFast
 
 from models.arguments import ARGUMENT_KEY
+from models.errors import UserError
 from models.modeling import MultiHeadTagger
 from models.settings import SettingsError, TaggerSettings
 
@@ -36,7 +37,7 @@ SECTIONS = ("format", "settings", "provenance", "sha256")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint folder that is missing files or whose files disagree."""
 
 

@@ -10,8 +10,6 @@ import numpy as np
 from models.encoding import length_batches
 from models.labels import split_tag
 
-DECODERS = ("argmax", "viterbi")
-
 
 def allowed_transitions(labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(allowed[previous, next], allowed_first[next]): `I-X` only continues `B-X` or `I-X`."""

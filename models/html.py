@@ -38,7 +38,7 @@ mark.s.more::after{content:none}
 .legend{display:flex;flex-wrap:wrap;gap:.3rem 1rem;margin:.5rem 0 1rem;padding:.5rem .7rem;
  background:#f6f8fa;border-radius:.4rem;font-size:.85rem}
 .legend h3{font-size:.85rem;margin:0;flex-basis:100%}
-.legend .key{white-space:nowrap}
+.legend .part{white-space:nowrap}
 .legend .sub{color:#59636e}
 .swatch{display:inline-block;width:1.6em;height:1em;vertical-align:-.15em;margin-inline-end:.3em;
  border-radius:.2em;background:var(--bg)}
@@ -161,11 +161,14 @@ def legend(palette: Palette, spans: Iterable[Span], counted: str = "spans") -> s
             if group_layer != layer:
                 continue
             index = palette.groups[(layer, group)]
-            subtypes = [f"{escape(label.split('.', 1)[1])} {count}" for label, count in labels.most_common()
-                        if "." in label]
+            # a key wraps between its parts, never inside one: a group with many subtypes (Justice has 13) is
+            # wider than a phone, and than the page
+            subtypes = [f'<span class="part">{escape(label.split(".", 1)[1])} {count}</span>'
+                        for label, count in labels.most_common() if "." in label]
             detail = f' <span class="sub">({", ".join(subtypes)})</span>' if subtypes else ""
-            parts.append(f'<span class="key"><span class="swatch {palette.style(layer)} k{index}"></span>'
-                         f'{escape(group)} {sum(labels.values())}{detail}</span>')
+            swatch = f'<span class="swatch {palette.style(layer)} k{index}"></span>'
+            parts.append(f'<span class="key"><span class="part">{swatch}{escape(group)} {sum(labels.values())}</span>'
+                         f'{detail}</span>')
     return f'<div class="legend">{"".join(parts)}</div>'
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+from models.errors import UserError
+
 OUTSIDE = "O"
 # CoNLL files: CoNLL 2003's document boundary line, and the comment that names the columns (token, then one
 # tag column per layer); `python -m models --format conll` writes both, the corpus reader skips them
@@ -28,7 +30,7 @@ TYPE_SETS: dict[str, tuple[str, ...]] = {
 }
 
 
-class TagError(ValueError):
+class TagError(UserError, ValueError):
     """A tag that is neither `O` nor `B-TYPE` / `I-TYPE`."""
 
 

@@ -18,10 +18,24 @@ from transformers import AutoConfig
 
 from models.arguments import ARGUMENT_KEY, ArgumentHead
 from models.checkpoint import HEADS_FILE, TAGGER_FILE, CheckpointError, CheckpointInfo, load_tokenizer, read_info, sha256
-from models.modeling import HIDDEN_KEY
+from models.modeling import HIDDEN_KEY, MultiHeadTagger
+from models.names import ONNX_FILE
 
-ONNX_FILE = "model.onnx"
 INPUT_NAMES = ("input_ids", "attention_mask")
+
+
+class GraphOutputs(torch.nn.Module):
+    """The tagger with a tuple of outputs as output, what the ONNX exporter (`python -m train.export --onnx`) can
+    trace: logits in layer order, then with an argument head the hidden state it scores pairs from."""
+
+    def __init__(self, model: MultiHeadTagger):
+        super().__init__()
+        self.model = model
+        self.output_names = [*model.layers, HIDDEN_KEY] if model.argument_head is not None else list(model.layers)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outputs = self.model(input_ids=input_ids, attention_mask=attention_mask)
+        return tuple(outputs[name] for name in self.output_names)
 
 
 class OnnxTaggerModel:

@@ -17,7 +17,12 @@ import warnings
 import torch
 from torch import nn
 
-PRECISIONS = ("auto", "fp32", "bf16", "int8")
+from models.errors import UserError
+from models.names import PRECISIONS
+
+
+class PrecisionUnavailable(UserError, ValueError):
+    """A precision this device does not run."""
 
 
 def has_native_bf16(device: torch.device) -> bool:
@@ -63,7 +68,7 @@ def reduced_precision(model: nn.Module, precision: str, device: torch.device):
         return Bf16Autocast(model, device.type)
     if precision == "int8":
         if device.type != "cpu":
-            raise ValueError("int8 dynamic quantisation runs on the CPU only; use bf16 on a GPU")
+            raise PrecisionUnavailable("int8 dynamic quantisation runs on the CPU only; use bf16 on a GPU")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch deprecates its quantized tensor API, not this use of it
             return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)

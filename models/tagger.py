@@ -16,12 +16,13 @@ import torch
 
 from models.arguments import ENTITY_LAYER, NO_ROLE, TRIGGER_LAYER, Mention, WordArgument, candidate_pairs, gap
 from models.checkpoint import load_checkpoint
-from models.decoding import DECODERS, allowed_transitions, viterbi_batch
+from models.decoding import allowed_transitions, viterbi_batch
 from models.encoding import Window, WordEncoder, length_batches
 from models.labels import chunks, types_of
 from models.modeling import HIDDEN_KEY, pool_word_pieces
-from models.spans import Span, word_spans
+from models.names import DECODERS
 from models.settings import TaggerSettings
+from models.spans import Span, word_spans
 from models.text import Word, split_sentences
 
 

@@ -130,16 +130,23 @@ def test_show_prints_each_event_with_its_participants(roles_checkpoint: Path, ta
     assert main(["--checkpoint", str(roles_checkpoint), *_inputs(tmp_path), "--out", str(tmp_path / "out.jsonl"),
                  "--precision", "fp32", "--show"]) == 0
     blocks = re.split(r"^== ", capsys.readouterr().out, flags=re.M)[1:]  # one per document
+
+    def columns(line: str) -> list[str]:  # label or role, offsets, score, text: apart by two spaces or more
+        return re.split(r" {2,}", line.strip(), maxsplit=3)
+
     for doc, block in zip(tagged, blocks):
         lines = block.splitlines()
         for event in doc.events:
-            [at] = [index for index, line in enumerate(lines) if line.startswith(f"   {event.label} ")
-                    and line.endswith(f" {event.text}   [{event.start}:{event.end}] {event.score:.2f}")]
-            participants = [f"      {argument.role:<8} {argument.entity.text}   [{argument.entity.start}:"
-                            f"{argument.entity.end}] {argument.score:.2f}" for argument in doc.arguments_of(event)]
-            assert lines[at + 1:at + 1 + len(participants)] == participants
+            [at] = [index for index, line in enumerate(lines) if line.startswith(f"   {event.label} ") and columns(
+                line) == [event.label, f"[{event.start}:{event.end}]", f"{event.score:.2f}", event.text]]
+            participants = [[argument.role, f"[{argument.entity.start}:{argument.entity.end}]",
+                             f"{argument.score:.2f}", argument.entity.text] for argument in doc.arguments_of(event)]
+            below = lines[at + 1:at + 1 + len(participants)]
+            assert [columns(line) for line in below] == participants
+            assert all(line.startswith(f"     {argument.role} ")
+                       for line, argument in zip(below, doc.arguments_of(event))), "a role stands under its event"
     # and no other participant lines
-    assert sum(line.startswith("      ") for block in blocks for line in block.splitlines()) == sum(
+    assert sum(line.startswith("     ") for block in blocks for line in block.splitlines()) == sum(
         len(doc.arguments) for doc in tagged)
 
 
@@ -248,7 +255,7 @@ def test_a_checkpoint_without_roles_writes_as_before(no_roles_checkpoint: Path, 
                  "fp32", "--show", "--html", str(page)]) == 0
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert all(list(record) == ["id", "text", "entities", "events"] for record in records)
-    assert not any(line.startswith("      ") for line in capsys.readouterr().out.splitlines())
+    assert not any(line.startswith("     ") for line in capsys.readouterr().out.splitlines()), "a participant line"
     html = page.read_text(encoding="utf-8")
     assert 'class="events"' not in html and not re.search(r"\d+ arguments", html) and "participants" not in html
 

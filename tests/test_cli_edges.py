@@ -3,6 +3,7 @@ input, a folder as input, CoNLL documents and columns, tagging once, `written:` 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,15 @@ def test_a_folder_or_a_missing_input_is_one_error_line_and_exit_2(tiny_run: Path
                     else f"error: {path}: no such file")
 
 
+@pytest.mark.parametrize("option", ["--out", "--html"])
+def test_an_output_that_cannot_be_written_is_one_error_line_and_exit_2(tiny_run: Path, inputs: list[Path],
+                                                                        tmp_path: Path, option: str, capsys):
+    in_the_way = tmp_path / "taken"
+    in_the_way.write_text("a file where the output's folder would be", encoding="utf-8")
+    assert main(["--checkpoint", str(tiny_run / "model"), str(inputs[0]), option, str(in_the_way / "out")]) == 2
+    assert one_error_line(capsys.readouterr().err).startswith(f"error: {in_the_way}: ")
+
+
 # ---------------------------------------------------------------- 4. CoNLL documents and columns
 
 @pytest.fixture()
@@ -223,3 +233,31 @@ def test_offsets_index_the_text_field_of_a_file_with_a_bom(tiny_run: Path, tmp_p
     assert record["text"] == ARTICLE
     spans = [span for layer in record if isinstance(record[layer], list) for span in record[layer]]
     assert all(record["text"][span["start"]:span["end"]] == span["text"] for span in spans)
+
+
+# ---------------------------------------------------------------- 8. --show columns
+
+def test_show_sizes_its_columns_to_their_content():
+    from models.__main__ import show
+    from models.tagger import Argument, Doc, Span
+
+    person = Span("entities", "PERS", 0, 4, "محمد", 0.98)
+    place = Span("entities", "LOC", 1210, 1214, "دمشق", 0.9)
+    hired = Span("events", "Personnel.Start_Position", 10, 13, "عين", 0.91)
+    sold = Span("events", "Transaction.Transfer_Ownership", 1300, 1303, "باع", 0.7)
+    died = Span("events", "Life.Die", 20, 23, "قتل", 0.5)
+    arguments = (Argument(hired, person, "Agent", 0.8), Argument(sold, place, "Place", 0.61))
+    spans = (person, hired, died, sold, place)
+    lines = show("doc", Doc("", spans, arguments), ["entities", "events"]).splitlines()
+    rows = [line for line in lines if not line.startswith(("==", "--"))]
+    # per layer in the spans' order, under each event its participants
+    texts = ["محمد", "دمشق", "عين", "محمد", "قتل", "باع", "دمشق"]
+    assert len(rows) == len(texts) and all(row.endswith(f"  {text}") for row, text in zip(rows, texts))
+    # the text last, every column before it starting where it does on the other rows
+    assert len({len(row) - len(text) for row, text in zip(rows, texts)}) == 1
+    assert len({row.index("[") for row in rows}) == 1
+    assert len({re.search(r"\] +\d\.\d\d", row).end() for row in rows}) == 1
+    # as wide as the widest entry, no wider
+    assert "   Transaction.Transfer_Ownership  [1300:1303]  0.70  باع" in rows
+    assert "   PERS                            [0:4]        0.98  محمد" in rows
+    assert "     Place                         [1210:1214]  0.61  دمشق" in rows

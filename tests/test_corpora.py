@@ -218,13 +218,13 @@ def test_aqmar_events_feeds_both_layers_with_anercorp_types(real_root, split, se
 
 
 def test_unknown_corpus_lists_known_ones(tmp_path):
-    with pytest.raises(KeyError) as info:
+    with pytest.raises(CorpusError) as info:
         load_split("nosuchcorpus:train", tmp_path)
     assert "anercorp" in str(info.value)
 
 
 def test_unknown_split_lists_known_ones(tmp_path):
-    with pytest.raises(KeyError) as info:
+    with pytest.raises(CorpusError) as info:
         load_split("anercorp:validation", tmp_path)
     message = str(info.value)
     assert "validation" in message

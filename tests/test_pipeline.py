@@ -174,7 +174,7 @@ def test_tag_cli_writes_jsonl(tiny_run: Path, tmp_path: Path, capsys):
     assert main(["--checkpoint", str(tiny_run / "model"), str(bad)]) == 2
     assert "byte offset 8" in capsys.readouterr().err
     assert main(["--checkpoint", str(tiny_run / "model"), str(article), "--batch-size", "0"]) == 2
-    assert "batch_size must be a positive int, got 0" in capsys.readouterr().err
+    assert "--batch-size must be at least 1, got 0" in capsys.readouterr().err
 
 
 def test_tag_cli_runs_at_the_precision_asked_for(tiny_run: Path, tmp_path: Path, monkeypatch):

@@ -7,12 +7,10 @@ import os
 import shlex
 import sys
 
-from train.config import ConfigError, load_config
-from train.encoders import EncoderUnavailable
-from train.offline_encoder import OfflineEncoderError
-from train.run import GpuUnavailable, OutOfMemory, RunExists, run
+from models.errors import reports_user_errors, user_path
 
 
+@reports_user_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m train",
@@ -29,13 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.overwrite and args.resume:
         parser.error("--resume continues a run and --overwrite replaces it: pass one of them")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
+    # only now: --help and a bad option answer without waiting for torch
+    from train.config import load_config
+    from train.run import run
+
+    with user_path(args.config):
         config = load_config(args.config, args.overrides)
-        command = shlex.join(["python", "-m", "train", *(argv if argv is not None else sys.argv[1:])])
-        model_dir = run(config, overwrite=args.overwrite, resume=args.resume, command=command)
-    except (ConfigError, RunExists, GpuUnavailable, OutOfMemory, EncoderUnavailable, OfflineEncoderError, FileNotFoundError, KeyError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    command = shlex.join(["python", "-m", "train", *(argv if argv is not None else sys.argv[1:])])
+    model_dir = run(config, overwrite=args.overwrite, resume=args.resume, command=command)
     if os.environ.get("RANK", "0") == "0":  # under accelerate launch, the main process speaks
         print(f"checkpoint: {model_dir}")
     return 0

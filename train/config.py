@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from models.errors import UserError
 from models.labels import TYPE_SETS, bio_labels
 from models.settings import TaggerSettings
 
@@ -54,8 +55,8 @@ DEFAULTS: dict = {
 }
 
 
-class ConfigError(ValueError):
-    pass
+class ConfigError(UserError, ValueError):
+    """A run config, or an override, that cannot be right."""
 
 
 def _nearest(key: str, known) -> str:

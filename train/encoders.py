@@ -5,6 +5,8 @@ from pathlib import Path
 
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, PreTrainedModel, PreTrainedTokenizerFast
 
+from models.errors import UserError
+
 TINY_ENCODER = "tiny:bert"
 
 
@@ -13,8 +15,8 @@ _WHAT_TO_DO = ("Either download it where the Hub is reachable (`hf download {nam
                "with configs/e5-small-offline.yaml (`make demo`).")
 
 
-class EncoderUnavailable(RuntimeError):
-    pass
+class EncoderUnavailable(UserError, RuntimeError):
+    """An encoder that is neither a local transformers checkpoint nor reachable on the Hub."""
 
 
 def _hub_reachable() -> bool:

@@ -19,13 +19,11 @@ import sys
 import warnings
 from pathlib import Path
 
-import torch
-from torch import nn
-from transformers import AutoModelForTokenClassification
+from models.errors import reports_user_errors, user_path
+from models.names import ONNX_FILE
 
-from models.checkpoint import CheckpointError, load_checkpoint, read_info
-from models.modeling import HIDDEN_KEY, MultiHeadTagger
-from models.onnx_runtime import INPUT_NAMES, ONNX_FILE
+# torch, transformers and the checkpoint code are imported in the functions that use them, so that `--help`
+# answers without waiting for them
 
 ONNX_OPSET = 18
 # transformers.pipeline's aggregation_strategy closest to each word_pooling: "average" averages the pieces'
@@ -35,10 +33,16 @@ PIPELINE_AGGREGATION = {"first": "first", "mean": "average"}
 
 def pipeline_aggregation(checkpoint: Path) -> str:
     """The aggregation_strategy to load a standalone export of `checkpoint` with."""
+    from models.checkpoint import read_info
+
     return PIPELINE_AGGREGATION[read_info(checkpoint).settings.word_pooling]
 
 
 def export_layer(checkpoint: Path, layer: str, out_dir: Path) -> Path:
+    from transformers import AutoModelForTokenClassification
+
+    from models.checkpoint import CheckpointError, load_checkpoint
+
     model, tokenizer, _ = load_checkpoint(checkpoint)
     if layer not in model.layers:
         raise CheckpointError(f"{checkpoint} has no layer {layer!r}; it has {list(model.layers)}")
@@ -62,31 +66,22 @@ def export_layer(checkpoint: Path, layer: str, out_dir: Path) -> Path:
     return out_dir
 
 
-class _GraphOutputs(nn.Module):
-    """The tagger with a tuple of outputs as output, what the ONNX exporter can trace: logits in layer order,
-    then with an argument head the hidden state it scores pairs from."""
-
-    def __init__(self, model: MultiHeadTagger):
-        super().__init__()
-        self.model = model
-        self.output_names = [*model.layers, HIDDEN_KEY] if model.argument_head is not None else list(model.layers)
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        outputs = self.model(input_ids=input_ids, attention_mask=attention_mask)
-        return tuple(outputs[name] for name in self.output_names)
-
-
 def export_onnx(checkpoint: Path, out_file: Path | None = None, opset: int = ONNX_OPSET) -> Path:
     """Write the encoder and all tagging heads as one ONNX graph (default: checkpoint/model.onnx, where
     Tagger.load_onnx looks), with the hidden state as an extra output for a checkpoint with roles; batch and
     sequence length are dynamic."""
+    import torch
+
+    from models.checkpoint import load_checkpoint
+    from models.onnx_runtime import INPUT_NAMES, GraphOutputs
+
     model, tokenizer, _ = load_checkpoint(checkpoint)
     out_file = Path(out_file) if out_file is not None else Path(checkpoint) / ONNX_FILE
     # sdpa attention exports as a softmax guarded against NaN (Where, IsNaN: a tenth of onnxruntime's time);
     # eager attention computes the same thing as plain MatMul, Add, Softmax
     if hasattr(model.encoder, "set_attn_implementation"):
         model.encoder.set_attn_implementation("eager")
-    wrapper = _GraphOutputs(model).eval()
+    wrapper = GraphOutputs(model).eval()
     # two rows of different lengths, so padding is traced too
     sample = tokenizer(["a b c d e f", "a"], padding=True, return_tensors="pt")
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length")
@@ -102,6 +97,7 @@ def export_onnx(checkpoint: Path, out_file: Path | None = None, opset: int = ONN
     return out_file
 
 
+@reports_user_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m train.export",
@@ -117,14 +113,13 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"write the encoder and every head as one ONNX graph (opset {ONNX_OPSET}) to FILE "
                              f"instead; put it at CHECKPOINT/{ONNX_FILE} for Tagger.load_onnx to find it")
     args = parser.parse_args(argv)
-    try:
+    from models.checkpoint import read_info
+
+    with user_path(args.onnx or args.to):  # e.g. a file in the way of the folder, or no permission to write there
         if args.onnx is not None:
             out = export_onnx(args.checkpoint, args.onnx)
         else:
             out = export_layer(args.checkpoint, args.layer, args.to)
-    except CheckpointError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     roles = read_info(args.checkpoint).settings.roles
     if args.onnx is not None:
         hidden = " (and the hidden state the Tagger scores event arguments from)" if roles else ""

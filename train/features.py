@@ -11,6 +11,7 @@ from models.encoding import Window, WordEncoder
 from models.labels import chunks, types_of
 from models.modeling import IGNORE, PAIRS_KEY, label_key
 from corpora.reader import Sentence
+from train.config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +89,11 @@ def build_features(sentences: list[Sentence], encoder: WordEncoder, layers: dict
     if roles:
         unknown_roles = {argument.role for sentence in sentences for argument in sentence.arguments or ()} - set(roles)
         if unknown_roles:
-            raise ValueError(f"{source}: roles {sorted(unknown_roles)} are not in the config's roles {roles}")
+            raise ConfigError(f"{source}: roles {sorted(unknown_roles)} are not in the config's roles {roles}")
     for layer, labels in unknown.items():
         if labels:
-            raise ValueError(f"{source}: labels {sorted(labels)} of layer {layer!r} are not in the config's label set "
-                             f"{layers[layer]}; add their types to the config or map them in configs/corpora.yaml")
+            raise ConfigError(f"{source}: labels {sorted(labels)} of layer {layer!r} are not in the config's label "
+                              f"set {layers[layer]}; add their types to the config or map them in configs/corpora.yaml")
     features, origins = [], []
     windows = encoder.encode([list(sentence.words) for sentence in sentences], [sentence.document for sentence in sentences])
     stats = PairStats()

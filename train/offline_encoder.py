@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.errors import UserError, reports_user_errors, user_path
+
 log = logging.getLogger(__name__)
 
 OFFLINE_ENCODER = "offline:multilingual-e5-small"
@@ -61,7 +63,7 @@ DEQUANT_CHUNK_BLOCKS = 1 << 20
 MAX_LENGTH = 512
 
 
-class OfflineEncoderError(RuntimeError):
+class OfflineEncoderError(UserError, RuntimeError):
     """The offline encoder cannot be built: packages missing or a source file is not what we expect."""
 
 
@@ -533,6 +535,7 @@ def ensure_offline_encoder(cache_dir: Path | None = None) -> Path:
     return target
 
 
+@reports_user_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m train.offline_encoder",
@@ -543,11 +546,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"where to build it (default: ${CACHE_ENV}, else ~/.cache/arabic-news-tagger)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
+    with user_path(args.cache_dir or cache_root()):
         print(ensure_offline_encoder(args.cache_dir))
-    except OfflineEncoderError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     return 0
 
 

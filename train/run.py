@@ -32,11 +32,12 @@ from eval.metrics import score_layer
 from models.arguments import ARGUMENT_KEY
 from models.checkpoint import TAGGER_FILE, save_checkpoint
 from models.encoding import WordEncoder
+from models.errors import UserError
 from models.modeling import IGNORE, MultiHeadTagger, label_key
 from models.settings import TaggerSettings
 from models.tagger import Tagger
 from corpora.reader import PROJECT_ROOT, Sentence, data_root, load_split
-from train.config import tagger_settings
+from train.config import ConfigError, tagger_settings
 from train.encoders import load_encoder
 from train.embeddings import fold_seen_rows, train_seen_rows
 from train.features import WINDOW_INDEX, Collator, WindowOrigin, build_features
@@ -45,15 +46,15 @@ log = logging.getLogger("train")
 PACKAGES = ("torch", "transformers", "accelerate", "tokenizers", "safetensors", "seqeval", "evaluate", "numpy")
 
 
-class RunExists(RuntimeError):
+class RunExists(UserError, RuntimeError):
     """The run folder holds a finished or unfinished run that this command would clobber."""
 
 
-class GpuUnavailable(RuntimeError):
+class GpuUnavailable(UserError, RuntimeError):
     pass
 
 
-class OutOfMemory(RuntimeError):
+class OutOfMemory(UserError, RuntimeError):
     pass
 
 
@@ -112,7 +113,7 @@ def resolve_device(config: dict) -> str:
     """cuda or cpu, from training.device; a run that asks for a GPU on a machine without one stops here."""
     wanted = config["training"]["device"]
     if wanted not in ("auto", "cuda", "cpu"):
-        raise ValueError(f"training.device must be auto, cuda or cpu, got {wanted!r}")
+        raise ConfigError(f"training.device must be auto, cuda or cpu, got {wanted!r}")
     has_gpu = torch.cuda.is_available()
     if wanted == "cuda" and not has_gpu:
         raise GpuUnavailable(
@@ -129,9 +130,9 @@ def resolve_precision(name: str, device: str) -> str:
             return "fp32"
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"  # fp16: the Trainer scales the loss
     if name not in ("fp32", "bf16", "fp16"):
-        raise ValueError(f"training.precision must be auto, fp32, bf16 or fp16, got {name!r}")
+        raise ConfigError(f"training.precision must be auto, fp32, bf16 or fp16, got {name!r}")
     if name == "fp16" and device == "cpu":
-        raise ValueError("training.precision fp16 needs a GPU; use fp32 or bf16 on CPU")
+        raise ConfigError("training.precision fp16 needs a GPU; use fp32 or bf16 on CPU")
     return name
 
 

@@ -14,11 +14,15 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from models.errors import UserError, reports_user_errors, user_path
 
-from models.checkpoint import TOKENIZER_FILE, CheckpointError, CheckpointInfo, load_checkpoint, save_checkpoint, sha256
-from train.run import git_commit
+if TYPE_CHECKING:
+    from models.checkpoint import CheckpointInfo
+
+# torch and the checkpoint code are imported in the functions that use them, so that `--help` answers without
+# waiting for them
 
 
 def _must_agree(info: CheckpointInfo) -> dict:
@@ -29,7 +33,13 @@ def _must_agree(info: CheckpointInfo) -> dict:
     return {"encoder": info.provenance.get("encoder"), **settings}
 
 
+class SoupError(UserError, ValueError):
+    """Ingredients that do not make a soup (fewer than two, one twice), or a --to folder that is taken."""
+
+
 def _check_compatible(first: Path, first_info: CheckpointInfo, other: Path, other_info: CheckpointInfo) -> None:
+    from models.checkpoint import TOKENIZER_FILE, CheckpointError, sha256
+
     ours, theirs = _must_agree(first_info), _must_agree(other_info)
     for key in ours:
         if ours[key] != theirs[key]:
@@ -44,16 +54,21 @@ def _check_compatible(first: Path, first_info: CheckpointInfo, other: Path, othe
 def soup(checkpoints: list[Path], out_dir: Path) -> Path:
     """Write the element-wise mean of the checkpoints' encoder and head weights to out_dir; its tagger.json
     records the ingredients and the equivalent command line."""
+    import torch
+
+    from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from train.run import git_commit
+
     checkpoints = [Path(path) for path in checkpoints]
     if len(checkpoints) < 2:
-        raise ValueError(f"a soup needs at least two checkpoints, got {len(checkpoints)}")
+        raise SoupError(f"a soup needs at least two checkpoints, got {len(checkpoints)}")
     resolved = [path.resolve() for path in checkpoints]
     if len(set(resolved)) != len(resolved):
-        raise ValueError(f"a checkpoint is listed twice in {[str(path) for path in checkpoints]}: "
-                         "that would weigh it double")
+        raise SoupError(f"a checkpoint is listed twice in {[str(path) for path in checkpoints]}: "
+                        "that would weigh it double")
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
-        raise FileExistsError(f"{out_dir} exists and is not empty: choose a new folder for the soup")
+        raise SoupError(f"{out_dir} exists and is not empty: choose a new folder for the soup")
 
     model, tokenizer, first_info = load_checkpoint(checkpoints[0])
     ingredients = [first_info]
@@ -89,6 +104,7 @@ def soup(checkpoints: list[Path], out_dir: Path) -> Path:
     return out_dir
 
 
+@reports_user_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m train.soup",
                                      description="Average the weights of checkpoints of one recipe (e.g. several "
@@ -96,11 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--to", required=True, type=Path, help="the new checkpoint folder (must not exist yet)")
     parser.add_argument("checkpoints", nargs="+", type=Path, help="two or more checkpoint folders (runs/<name>/model)")
     args = parser.parse_args(argv)
-    try:
+    with user_path(args.to):  # e.g. a file in the way of the folder, or no permission to write there
         out = soup(args.checkpoints, args.to)
-    except (CheckpointError, FileExistsError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     print(f"checkpoint: {out} (the mean of {len(args.checkpoints)}); score it with: python -m eval --checkpoint {out}")
     return 0
 
