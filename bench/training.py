@@ -21,7 +21,6 @@ import argparse
 import csv
 import sys
 import time
-from pathlib import Path
 
 from bench.common import OUT, ROOT, command_line, emit, machine, markdown_table, peak_rss_mb, run_child, write_result
 from models.errors import reports_user_errors

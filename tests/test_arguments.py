@@ -165,7 +165,7 @@ def test_training_scores_the_same_pairs_as_the_tagger(argument_run, tiny_data_ro
                         word_starts=batch["word_starts"], argument_pairs=batch[PAIRS_KEY])[ARGUMENT_KEY]
     gold = [{layer: chunks(list(s.tags[layer])) for layer in ("events", "entities")} for s in short]
     predicted = tagger.predict_words([list(s.words) for s in short], mentions=gold)
-    for row, (sentence, words) in enumerate(zip(short, predicted)):
+    for row, words in enumerate(predicted):
         found = {(a.trigger, a.entity): a.role for a in words.arguments}
         pairs = [(t, e) for t in gold[row]["events"] for e in gold[row]["entities"]]
         roles = [NO_ROLE, *tagger.roles]

@@ -95,7 +95,7 @@ def test_unknown_tag_shape_names_file_and_line(tmp_path):
 
 def test_not_utf8_names_file_and_byte_offset(tmp_path):
     path = tmp_path / "latin1.txt"
-    data = "قال O\n".encode("utf-8")  # ق ا ل are two bytes each, then " O\n": 6 + 3 = 9 bytes
+    data = "قال O\n".encode()  # ق ا ل are two bytes each, then " O\n": 6 + 3 = 9 bytes
     path.write_bytes(data + "café O\n".encode("latin-1"))  # é is byte 9 + 3 = 12
     with pytest.raises(CorpusError) as info:
         read_conll(path, ENTITIES)

@@ -38,6 +38,12 @@ class PairStats:
     unread_arguments: int = 0
 
 
+def window_reads(window: Window, *spans: tuple) -> bool:
+    """Whether every (first word, end word, ...) span lies whole inside the words the window reads."""
+    last = window.first_word + len(window.word_bounds) - 1
+    return all(window.first_word <= span[0] and span[1] <= last for span in spans)
+
+
 def window_pairs(sentence: Sentence, windows: list[Window], layers: dict[str, list[str]], roles: list[str],
                  stats: PairStats) -> list[tuple[list[list[int]], list[int]]]:
     """Per window, the rows (models/arguments.py PAIR_COLUMNS) and role ids (0: none) of the sentence's gold
@@ -54,12 +60,7 @@ def window_pairs(sentence: Sentence, windows: list[Window], layers: dict[str, li
         role = gold.get((trigger[:2], entity[:2]), NO_ROLE)
         stats.pairs += 1
         stats.arguments += role != NO_ROLE
-
-        def reads(window: Window) -> bool:
-            last = window.first_word + len(window.word_bounds) - 1
-            return all(window.first_word <= first and end <= last for first, end, _ in (trigger, entity))
-
-        readers = [index for index, window in enumerate(windows) if reads(window)]
+        readers = [index for index, window in enumerate(windows) if window_reads(window, trigger, entity)]
         if not readers:
             stats.unread += 1
             stats.unread_arguments += role != NO_ROLE

@@ -14,7 +14,6 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,7 +268,7 @@ def argmax_logits(logits, labels):
 def build_optimizer(model: MultiHeadTagger, training: dict) -> torch.optim.Optimizer:
     head_lr = training["head_learning_rate"] or training["learning_rate"]
     decay, no_decay = [], []
-    for name, parameter in model.encoder.named_parameters():
+    for parameter in model.encoder.parameters():
         if parameter.requires_grad:
             (no_decay if parameter.ndim < 2 else decay).append(parameter)  # no decay on biases and LayerNorms
     groups = [{"params": decay, "weight_decay": training["weight_decay"]},
