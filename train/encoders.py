@@ -1,11 +1,13 @@
 """Pretrained encoders by name: a Hub id or local folder, the offline e5-small, or a tiny random BERT for tests."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, PreTrainedModel, PreTrainedTokenizerFast
 
 TINY_ENCODER = "tiny:bert"
+BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
 _WHAT_TO_DO = ("Either download it where the Hub is reachable (`hf download {name} --local-dir DIR`) and "
@@ -68,6 +70,27 @@ def _is_bert(source: str) -> bool:
         return False
 
 
+def bert_wordpiece(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """A WordPiece tokenizer trained on `texts`, set up as AraBERT's: BertNormalizer without lower-casing or
+    accent stripping (either would fold the hamza letters), BertPreTokenizer, [CLS] x [SEP]. It stands in for
+    AraBERT's vocabulary where the Hub cannot be reached (tests, the GPU check's AraBERT-shaped model)."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    backend = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
+    backend.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False,
+                                                    lowercase=False)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(BERT_SPECIALS),
+                                        continuing_subword_prefix="##", show_progress=False)
+    backend.train_from_iterator(texts, trainer)
+    cls, sep = (backend.token_to_id(token) for token in ("[CLS]", "[SEP]"))
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
+                                  sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
+
+
 def tiny_encoder(shape: dict, words: list[str]) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
     """A randomly initialised small BERT with a WordPiece vocabulary built from `words`.
 
@@ -78,7 +101,7 @@ def tiny_encoder(shape: dict, words: list[str]) -> tuple[PreTrainedModel, PreTra
 
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    specials = list(BERT_SPECIALS)
     characters = sorted({character for word in words for character in word})
     vocab = specials + characters + [f"##{character}" for character in characters]
     room = max(0, shape.get("vocab_size", 800) - len(vocab))
