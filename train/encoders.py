@@ -1,6 +1,8 @@
 """Pretrained encoders by name: a Hub id or local folder, the offline e5-small, or a tiny random BERT for tests."""
 from __future__ import annotations
 
+import json
+import pickle
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -50,16 +52,33 @@ def load_encoder(name: str, tiny: dict | None = None, words: list[str] = ()) -> 
         raise EncoderUnavailable(f"cannot load encoder {name!r}: it is not a local folder and the Hugging Face Hub "
                                  f"cannot be reached from here.\n{_WHAT_TO_DO.format(name=name)}")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        encoder = AutoModel.from_pretrained(source, add_pooling_layer=False) if _is_bert(source) \
-            else AutoModel.from_pretrained(source)
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+        # weights_only: a repository with only pytorch_model.bin (AraBERT's, older ones) is read by torch.load's
+        # weights-only unpickler, which refuses anything but tensors; model.safetensors is preferred where present
+        options = {"add_pooling_layer": False} if _is_bert(source) else {}
+        encoder = AutoModel.from_pretrained(source, trust_remote_code=False, weights_only=True, **options)
+    except pickle.UnpicklingError as err:
+        raise EncoderUnavailable(f"cannot load encoder {name!r}: its pytorch_model.bin holds more than weights, and "
+                                 f"only weights are read from it ({str(err).splitlines()[0]})") from err
     except (OSError, ValueError) as err:  # transformers raises both for missing or unreadable files
-        hint = ("The folder exists but is not a complete transformers checkpoint." if Path(source).exists()
-                else _WHAT_TO_DO.format(name=name))
+        hint = (_folder_problem(Path(source)) if Path(source).exists() else _WHAT_TO_DO.format(name=name))
         raise EncoderUnavailable(f"cannot load encoder {name!r}: {err}\n{hint}") from err
     if not tokenizer.is_fast:
         raise EncoderUnavailable(f"encoder {name!r} has no fast tokenizer (tokenizer.json); word alignment needs one")
     return encoder, tokenizer
+
+
+def _folder_problem(folder: Path) -> str:
+    """Why transformers cannot load a local folder, as far as can be told."""
+    problem = "The folder exists but is not a complete transformers checkpoint"
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return problem + "."
+    if isinstance(config, dict) and "model_type" not in config:
+        # transformers 5 no longer guesses the type from the folder's name (bert-base-...), as 4.x did
+        return problem + ': its config.json has no "model_type" ("bert" for a BERT checkpoint such as AraBERT).'
+    return problem + "."
 
 
 def _is_bert(source: str) -> bool:
