@@ -9,23 +9,19 @@ through `accelerate launch` (on the CPU, a few steps), the export, Tagger.load, 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from transformers import BertConfig, BertForPreTraining
+from transformers import BertForPreTraining
 
+from conftest import run_make
 from corpora.reader import load_split
 from models import Tagger
 from models.checkpoint import PICKLE_SUFFIXES, TOKENIZER_FILE
 from models.text import normalise_word
-from train.encoders import bert_wordpiece, load_encoder
+from train.encoders import bert_wordpiece, load_encoder, write_bert_stand_in
 
-ROOT = Path(__file__).resolve().parents[1]
-VENV = Path(sys.executable).parent.parent
 # AraBERT's words with hamza: a tokenizer that lower-cased or stripped accents would fold أ إ آ into ا
 HAMZA_TEXT = "قال أحمد إن القوات الأمريكية وصلت إلى بغداد"
 
@@ -33,34 +29,12 @@ pytestmark = pytest.mark.slow
 
 
 def hub_folder(folder: Path, sentences: list[list[str]], weights: str) -> BertForPreTraining:
-    """The files of the Hub repository, nothing else: config.json, vocab.txt, tokenizer_config.json, weights."""
-    folder.mkdir(parents=True)
     texts = [" ".join(normalise_word(word, "arabert_v02") for word in words) for words in sentences]
-    vocab = bert_wordpiece(texts + [HAMZA_TEXT], vocab_size=400).get_vocab()
-    (folder / "vocab.txt").write_text("".join(f"{piece}\n" for piece in sorted(vocab, key=vocab.get)),
-                                      encoding="utf-8")
-    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False, "max_len": 512}),
-                                                  encoding="utf-8")
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=512, architectures=["BertForMaskedLM"])
-    torch.manual_seed(0)
-    model = BertForPreTraining(config)  # the pre-training heads and pooler too, as a converted checkpoint has them
-    if weights == "pytorch_model.bin":
-        config.save_pretrained(folder)
-        torch.save(model.state_dict(), folder / weights)
-    else:
-        model.save_pretrained(folder)
+    model = write_bert_stand_in(folder, texts + [HAMZA_TEXT], {"vocab_size": 400, "hidden_size": 32, "layers": 2,
+                                                               "heads": 2}, weights)
     assert sorted(path.name for path in folder.iterdir()) == sorted(
-        ["config.json", "vocab.txt", "tokenizer_config.json", weights])
+        ["config.json", "vocab.txt", "tokenizer_config.json", weights]), "the files of the Hub repository, no other"
     return model
-
-
-def make(*arguments: str, data_root: Path) -> subprocess.CompletedProcess:
-    """`make` in the repository with this interpreter's environment; -o keeps make from installing into it."""
-    command = ["make", "--no-print-directory", f"VENV={VENV}", "-o", f"{VENV}/.installed", *arguments]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "ARABIC_NEWS_DATA": str(data_root),
-           "OMP_NUM_THREADS": "1"}
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
 
 
 @pytest.mark.parametrize("weights", ["pytorch_model.bin", "model.safetensors"])
@@ -77,7 +51,7 @@ def test_hub_shaped_arabert_trains_exports_and_evaluates(weights, tiny_data_root
     assert tokenizer.tokenize(HAMZA_TEXT) == reference.tokenize(HAMZA_TEXT) == HAMZA_TEXT.split()
 
     runs = tmp_path / "runs"
-    trained = make("train", "CONFIG=configs/arabertv02.yaml",
+    trained = run_make("train", "CONFIG=configs/arabertv02.yaml",
                    f"ARGS=encoder={hub} data_root={tiny_data_root} output_dir={runs} training.device=cpu "
                    "training.max_steps=3 training.batch_size=8 training.eval_batch_size=16 training.threads=1",
                    data_root=tiny_data_root)
@@ -98,6 +72,6 @@ def test_hub_shaped_arabert_trains_exports_and_evaluates(weights, tiny_data_root
     for span in doc.entities + doc.events:
         assert text[span.start:span.end] == span.text
 
-    evaluated = make("eval", f"CHECKPOINT={model_dir}", data_root=tiny_data_root)
+    evaluated = run_make("eval", f"CHECKPOINT={model_dir}", data_root=tiny_data_root)
     assert evaluated.returncode == 0, evaluated.stdout[-3000:] + evaluated.stderr[-5000:]
     assert "entities" in evaluated.stdout and "events" in evaluated.stdout

@@ -110,6 +110,41 @@ def bert_wordpiece(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizer
                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
 
 
+def write_bert_stand_in(folder: Path, texts: Iterable[str], shape: dict, weights: str = "model.safetensors"):
+    """A folder with the files of a BERT repository on the Hub such as aubmindlab/bert-base-arabertv02, and no
+    other: config.json, a WordPiece vocab.txt trained on `texts` (bert_wordpiece; [unusedN] pieces fill it up to
+    shape["vocab_size"], as in BERT vocabularies) and no tokenizer.json, tokenizer_config.json as AraBERT's, and
+    random weights of a BERT pre-training model (pooler and heads included, as a converted checkpoint has them)
+    in `weights`: model.safetensors or pytorch_model.bin. Returns that model."""
+    import torch
+    from transformers import BertForPreTraining
+
+    if weights not in ("model.safetensors", "pytorch_model.bin"):
+        raise ValueError(f"weights must be model.safetensors or pytorch_model.bin, got {weights!r}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab_size = shape["vocab_size"]
+    learnt = bert_wordpiece(texts, vocab_size).get_vocab()
+    pieces = sorted(learnt, key=learnt.get)
+    pieces += [f"[unused{index}]" for index in range(vocab_size - len(pieces))]
+    (folder / "vocab.txt").write_text("".join(f"{piece}\n" for piece in pieces), encoding="utf-8")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False, "max_len": 512}) + "\n",
+                                                  encoding="utf-8")
+    hidden = shape["hidden_size"]
+    config = BertConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=shape["layers"],
+                        num_attention_heads=shape["heads"], intermediate_size=4 * hidden, max_position_embeddings=512,
+                        architectures=["BertForMaskedLM"])
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = BertForPreTraining(config)
+    if weights == "pytorch_model.bin":
+        config.save_pretrained(folder)
+        torch.save(model.state_dict(), folder / weights)
+    else:
+        model.save_pretrained(folder)
+    return model
+
+
 def tiny_encoder(shape: dict, words: list[str]) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
     """A randomly initialised small BERT with a WordPiece vocabulary built from `words`.
 
