@@ -92,8 +92,9 @@ def _basic(word: str) -> str:
 _ARABERT_TASHKEEL = re.compile("[\u064b-\u0652]")  # the eight short-vowel marks and shadda, no other mark
 _ARABERT_LETTER = "\u0621-\u063a\u0641-\u064a"  # hamza to ghain, feh to yeh: no tatweel, no marks
 _ARABERT_JOINED = f"0-9A-Za-z{_ARABERT_LETTER}\\[\\]"  # kept together inside a word ([ ] for [رابط])
-# kept, but as a part of its own: the rest of the Arabic block up to the Arabic-Indic digits' separators,
-# alef wasla and its neighbours, ASCII punctuation except & and / (AraBERT writes / as -), and these marks
+# kept, but as a part of its own: U+0640-U+066C (tatweel, the marks U+064B-U+065F, the Arabic-Indic digits,
+# the Arabic percent and decimal signs), alef wasla and its neighbours (U+0671-U+0674), ASCII punctuation but
+# & and / (AraBERT writes / as -), and the punctuation below (with two marks AraBERT's list happens to hold)
 _ARABERT_APART = ("\u0640-\u066c\u0671-\u0674" + re.escape("!\"#$%'()*+,-.:;<=>?@\\^_`{|}~")
                   + "\u00ab\u00b7\u00bb\u060c\u061b\u061f\u06da\u0b4d\u2013\u2014\u2018\u2019\u201c\u201d\u2026")
 _ARABERT_DROPPED = re.compile(f"[^{_ARABERT_JOINED}{_ARABERT_APART}]")
