@@ -61,6 +61,20 @@ def tokenizer_json_to_vocab_txt(folder: Path) -> None:
                                                   encoding="utf-8")
 
 
+def run_make(*arguments: str, data_root: Path, timeout: int = 1200):
+    """`make ARGUMENTS` in the repository with this interpreter's environment (VENV); -o keeps make from
+    installing into that environment (`setup`)."""
+    import subprocess
+    import sys
+
+    venv = Path(sys.executable).parent.parent
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(root), "ARABIC_NEWS_DATA": str(data_root),
+           "OMP_NUM_THREADS": "1"}
+    return subprocess.run(["make", "--no-print-directory", f"VENV={venv}", "-o", f"{venv}/.installed", *arguments],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def write_conll(path: Path, sentences: list[list[tuple[str, ...]]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n\n".join("\n".join(" ".join(row) for row in sentence) for sentence in sentences), encoding="utf-8")
