@@ -21,7 +21,7 @@ from models.checkpoint import read_info
 from train.config import load_config
 from corpora.reader import Sentence
 from train.features import WindowOrigin
-from train.run import GpuUnavailable, OutOfMemory, RunExists, dev_metrics, run
+from train.run import GpuUnavailable, OutOfMemory, RunExists, _is_complete, dev_metrics, run
 
 ROOT = Path(__file__).parents[1]
 TINY = ROOT / "configs" / "tiny.yaml"
@@ -94,7 +94,7 @@ def test_a_killed_run_resumes_to_the_same_weights(tiny_data_root: Path, tmp_path
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first_checkpoint = tmp_path / "killed" / "trainer" / "checkpoint-4" / "trainer_state.json"
     deadline = time.time() + 240
-    while not first_checkpoint.exists():
+    while not _is_complete(first_checkpoint):  # the Trainer may be midway through writing it
         assert killed.poll() is None, "the run ended before it could be killed"
         assert time.time() < deadline
         time.sleep(0.005)
@@ -162,3 +162,13 @@ def test_out_of_memory_names_the_keys_to_change(monkeypatch, tiny_data_root: Pat
     message = str(caught.value)
     for key in ("training.batch_size=8", "training.gradient_accumulation_steps", "max_length", "effective batch (8)"):
         assert key in message
+
+
+def test_a_checkpoint_whose_trainer_state_was_cut_short_is_not_resumed_from(tmp_path: Path):
+    from train.run import last_checkpoint
+
+    for step, state in ((4, '{"global_step": 4}'), (8, '{"global_st')):  # killed while writing step 8's
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "trainer_state.json").write_text(state, encoding="utf-8")
+    assert last_checkpoint(tmp_path) == tmp_path / "checkpoint-4"

@@ -140,9 +140,18 @@ def last_checkpoint(trainer_dir: Path) -> Path | None:
     steps = []
     for folder in trainer_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
         suffix = folder.name.rsplit("-", 1)[1]
-        if suffix.isdigit() and (folder / TRAINER_STATE).is_file():
+        if suffix.isdigit() and _is_complete(folder / TRAINER_STATE):
             steps.append((int(suffix), folder))
     return max(steps)[1] if steps else None
+
+
+def _is_complete(state_file: Path) -> bool:
+    """A trainer state that parses: a run killed while writing it leaves the file there, cut short."""
+    try:
+        json.loads(state_file.read_text(encoding="utf-8"))
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def check_run_folder(out: Path, config: dict, overwrite: bool, resume: bool) -> Path | None:
