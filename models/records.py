@@ -8,6 +8,7 @@ checkpoint with roles only; "id" where the document has one (the service's recor
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 
 from models.tagger import Doc, Span
@@ -33,3 +34,19 @@ def doc_record(doc: Doc, layers: list[str], arguments: bool = False) -> dict:
 def to_record(document_id, doc: Doc, layers: list[str], arguments: bool = False) -> dict:
     """One JSONL record: the document's id, then doc_record."""
     return {"id": document_id, **doc_record(doc, layers, arguments)}
+
+
+def json_bytes(record) -> bytes:
+    """A record as UTF-8 JSON. A text may hold lone surrogates (JSON's \\ud800 escapes decode to them, and the Tagger
+    tags them), which UTF-8 cannot carry: such a record is written with every non-ASCII character escaped."""
+    try:
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(record, separators=(",", ":")).encode("ascii")
+
+
+def json_type(value) -> str:
+    """What a JSON value is, in words, for error messages: "a string", "an array", "null"."""
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+             float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)

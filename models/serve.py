@@ -32,7 +32,7 @@ from pathlib import Path
 
 from models.labels import types_of
 from models.precision import PRECISIONS
-from models.records import doc_record
+from models.records import doc_record, json_bytes, json_type
 from models.tagger import Doc, Tagger
 
 log = logging.getLogger("models.serve")
@@ -66,12 +66,6 @@ class RequestError(Exception):
         self.status, self.message, self.field = status, message, field
 
 
-def _json_type(value) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
-             float: "a number", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
-
-
 def parse_request(body: bytes, limits: Limits) -> tuple[list[str], bool]:
     """The texts of a /tag body and whether it gave one "text" (else "texts"); RequestError otherwise."""
     if len(body) > limits.max_body_bytes:
@@ -88,7 +82,7 @@ def parse_request(body: bytes, limits: Limits) -> tuple[list[str], bool]:
         raise RequestError(422, "the body is not JSON this service reads: nested too deeply", "body") from None
     usage = 'give {"text": "..."} or {"texts": ["...", ...]}'
     if not isinstance(payload, dict):
-        raise RequestError(422, f"expected a JSON object, got {_json_type(payload)}: {usage}", "body")
+        raise RequestError(422, f"expected a JSON object, got {json_type(payload)}: {usage}", "body")
     for key in payload:
         if key not in ("text", "texts"):
             raise RequestError(422, f"unknown field: {usage}", key)
@@ -96,15 +90,15 @@ def parse_request(body: bytes, limits: Limits) -> tuple[list[str], bool]:
         raise RequestError(422, f"both text and texts are given: {usage}", "texts")
     if "text" in payload:
         if not isinstance(payload["text"], str):
-            raise RequestError(422, f"expected a string, got {_json_type(payload['text'])}", "text")
+            raise RequestError(422, f"expected a string, got {json_type(payload['text'])}", "text")
         texts, single = [payload["text"]], True
     elif "texts" in payload:
         texts, single = payload["texts"], False
         if not isinstance(texts, list):
-            raise RequestError(422, f"expected an array of strings, got {_json_type(texts)}", "texts")
+            raise RequestError(422, f"expected an array of strings, got {json_type(texts)}", "texts")
         for index, text in enumerate(texts):
             if not isinstance(text, str):
-                raise RequestError(422, f"expected a string, got {_json_type(text)}", f"texts[{index}]")
+                raise RequestError(422, f"expected a string, got {json_type(text)}", f"texts[{index}]")
     else:
         raise RequestError(422, f"missing: {usage}", "text")
     if len(texts) > limits.max_texts:
@@ -234,10 +228,7 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), checkpoint: str | None
 
     class JSON(JSONResponse):
         def render(self, content) -> bytes:
-            try:
-                return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-            except UnicodeEncodeError:  # lone surrogates in a text (JSON can carry them, UTF-8 cannot): escape all
-                return json.dumps(content, separators=(",", ":")).encode("ascii")
+            return json_bytes(content)
 
     batcher = Batcher(tagger, limits.max_batch, limits.max_wait_ms / 1000)
 
