@@ -85,10 +85,12 @@ def markdown_table(headers: list[str], rows: list[list[object]], right: set[int]
     return "\n".join(lines)
 
 
-def write_result(name: str, text: str, data: dict) -> Path:
-    """runs/bench/<name>.md (the table as printed) and <name>.json (everything measured)."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"{name}.json").write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    path = OUT / f"{name}.md"
+def write_result(name: str, text: str, data: dict, folder: Path | None = None) -> Path:
+    """runs/bench/<name>.md (the table as printed) and <name>.json (everything measured); `folder` instead of
+    runs/bench keeps a smoke run from replacing the measured results."""
+    folder = folder or OUT
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    path = folder / f"{name}.md"
     path.write_text(text + "\n", encoding="utf-8")
     return path

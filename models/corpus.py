@@ -459,7 +459,8 @@ def merge_errors(out: Path, processes: int, files: list[Path]) -> int:
     return count
 
 
-def summarise(before: list[Progress], after: list[Progress], seconds: float, out: Path) -> dict:
+def summarise(before: list[Progress], after: list[Progress], seconds: float, out: Path, load_seconds: float = 0.0,
+              threads: int | None = None) -> dict:
     """The job's counts (every run), this run's share (after - before) and its speed; also into summary.json."""
     total, earlier = Counts(), Counts()
     for item in after:
@@ -471,7 +472,7 @@ def summarise(before: list[Progress], after: list[Progress], seconds: float, out
         "documents": {"tagged": total.tagged, "tagged_this_run": tagged, "skipped": earlier.tagged,
                       "failed": total.failed, "blank_lines": total.blank},
         "words": total.words, "spans": total.spans, "arguments": total.arguments, "processes": len(after),
-        "seconds": round(seconds, 2),
+        "seconds": round(seconds, 2), "load_seconds": round(load_seconds, 2), "threads_per_process": threads,
         "documents_per_second": round(tagged / seconds, 2) if seconds else None,
         "words_per_second": round(words / seconds, 1) if seconds else None,
         "tagging_seconds_per_process": [round(item.counts.seconds, 2) for item in after]}
@@ -484,7 +485,7 @@ def summary_text(summary: dict, out: Path) -> str:
     lines = [f"{documents['tagged']:,} documents tagged ({documents['tagged_this_run']:,} in this run, "
              f"{documents['skipped']:,} skipped: tagged by an earlier run), {documents['failed']:,} failed "
              f"(listed in {out / ERRORS_FILE}), {documents['blank_lines']:,} blank lines; {summary['words']:,} words",
-             f"this run: {summary['seconds']:,.1f} s over {summary['processes']} process{'es' if summary['processes'] > 1 else ''}, "
+             f"this run: {summary['seconds']:,.1f} s (after {summary['load_seconds']:,.1f} s loading) over {summary['processes']} process{'es' if summary['processes'] > 1 else ''}, "
              f"{summary['documents_per_second'] or 0:,.1f} documents/s, {summary['words_per_second'] or 0:,.0f} words/s"]
     for layer, labels in summary["spans"].items():
         lines.append(f"{layer}: " + ", ".join(f"{label} {count:,}" for label, count in
@@ -523,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     # cpu: without a GPU, join the process group over gloo (else accelerate sees one process in each)
     state = PartialState(cpu=not torch.cuda.is_available())
     process, processes = state.process_index, state.num_processes
-    started = time.perf_counter()
+    loading = time.perf_counter()
     try:
         launched = int(os.environ.get("WORLD_SIZE", "1"))
         if launched != processes:  # each would take every line: the shards would hold documents twice
@@ -547,6 +548,7 @@ def main(argv: list[str] | None = None) -> int:
     state.wait_for_everyone()
     before = read_all(args.output, processes) if state.is_main_process else []
     state.wait_for_everyone()
+    started = time.perf_counter()  # the speed is the tagging's, the model's loading apart
     bar = None
     if args.progress and state.is_main_process and not worker.progress.done:
         from tqdm.auto import tqdm
@@ -560,7 +562,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     after = wait_for_all(args.output, processes)
     merge_errors(args.output, processes, files)
-    summary = summarise(before, after, time.perf_counter() - started, args.output)
+    summary = summarise(before, after, time.perf_counter() - started, args.output,
+                        load_seconds=started - loading, threads=torch.get_num_threads())
     print(summary_text(summary, args.output))
     return 0
 
