@@ -15,7 +15,7 @@ ARGS ?=
 TORCH := torch==2.13.0
 TORCH_SOURCE := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,$(if $(shell command -v nvidia-smi),,--index-url https://download.pytorch.org/whl/cpu))
 
-.PHONY: help setup demo train eval tag serve corpus test bench bench-f1 clean
+.PHONY: help setup demo train eval tag serve test bench bench-f1 clean
 
 help:
 	@echo "make demo   set up, fine-tune e5-small offline on ANERcorp (CPU), evaluate, tag the seed news"
@@ -24,7 +24,7 @@ help:
 	@echo "make eval   score CHECKPOINT (default $(CHECKPOINT)) on ANERcorp test"
 	@echo "make tag    tag the seed news articles with CHECKPOINT"
 	@echo "make serve  the HTTP service on CHECKPOINT, http://127.0.0.1:8000 (POST /tag, GET /health, GET /info)"
-	@echo "make bench  speed against the Hugging Face baselines: inference, argument head, long documents, training (about 25 min on 2 cores)"
+	@echo "make bench  speed against the Hugging Face baselines: inference, argument head, long documents, training, serving, corpus (about 50 min on 2 cores)"
 	@echo "make bench-f1  3 epochs of ours and of the plain run_ner.py way: speed and F1 (about 40 min)"
 
 setup: $(VENV)/.installed
@@ -67,6 +67,8 @@ bench: setup
 	$(PY) -m bench.arguments --checkpoint $(CHECKPOINT)
 	$(PY) -m bench.long_documents --checkpoint $(CHECKPOINT)
 	$(PY) -m bench.training
+	$(PY) -m bench.serve --checkpoint $(CHECKPOINT)
+	$(PY) -m bench.corpus --checkpoint $(CHECKPOINT)
 
 bench-f1: setup
 	$(PY) -m bench.training --epochs 3

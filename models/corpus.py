@@ -23,6 +23,7 @@ processes a folder was started with; run the same command to finish it.
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import heapq
 import json
@@ -230,17 +231,23 @@ def describe_job(files: list[Path], processes: int, checkpoint: Path) -> dict:
     return {"processes": processes, "checkpoint": str(checkpoint.resolve()), "inputs": inputs}
 
 
-def check_job(out: Path, job: dict) -> None:
+def check_job(out: Path, job: dict) -> bool:
+    """Whether the folder already holds this job (False: a new folder); UserError if it holds another."""
     path = out / JOB_FILE
-    if path.is_file():
-        before = json.loads(path.read_text(encoding="utf-8"))
-        if before != job:
-            changed = [key for key in job if before.get(key) != job[key]]
-            raise UserError(f"{out} holds a job started with other {' and '.join(changed)} (see {path}): rerun it "
-                            f"with the same command and number of processes, or give another --output")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, json.dumps(job, ensure_ascii=False, indent=1).encode("utf-8"))
+    if not path.is_file():
+        return False
+    before = json.loads(path.read_text(encoding="utf-8"))
+    if before != job:
+        changed = [key for key in job if before.get(key) != job[key]]
+        raise UserError(f"{out} holds a job started with other {' and '.join(changed)} (see {path}): rerun it "
+                        f"with the same command and number of processes, or give another --output")
+    return True
+
+
+def start_job(out: Path, job: dict) -> None:
+    """Pin what the output will depend on. Every process writes the same file (each through its own temporary)."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomically(out / JOB_FILE, json.dumps(job, ensure_ascii=False, indent=1).encode("utf-8"))
 
 
 @dataclass
@@ -413,7 +420,7 @@ class Worker:
         """Make everything written so far durable, then say so: the data before the progress that counts it."""
         self.shard.sync()
         self.errors.sync()
-        counts = Counts(**{**self.progress.counts.__dict__})
+        counts = copy.deepcopy(self.progress.counts)  # stays what earlier runs did: this run's is added anew
         counts.add(self.run)
         committed = Progress(self.handled, self.shard.bytes, self.errors.bytes, done, counts)
         write_atomically(self.progress_path, committed.to_json())
@@ -533,11 +540,14 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(args, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
         files = input_files(args.input)
-        check_job(args.output, describe_job(files, processes, args.checkpoint))
+        job = describe_job(files, processes, args.checkpoint)
+        started_before = check_job(args.output, job)  # before the model loads: a wrong command fails at once
         from models.tagger import Tagger
 
         tagger = Tagger.load(args.checkpoint, device=str(state.device), batch_size=args.batch_size,
                              precision=args.precision)
+        if not started_before:  # only once the command has proved itself: a typo does not pin a folder
+            start_job(args.output, job)
         worker = Worker(tagger, args.output, process, processes, args.batch_docs, args.batch_chars, args.commit_every)
     except (ValueError, FileNotFoundError) as err:  # UserError, CheckpointError, a bad --batch-size
         # every process finds the same mistake: one says it

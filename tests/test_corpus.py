@@ -16,6 +16,7 @@ from models import Tagger
 from models.corpus import Counts, Progress, SeenIds, Unit, Worker, declared_id, id_key, main, read_units
 from models.records import to_record
 from models.tagger import Doc
+from test_argument_outputs import roles_checkpoint  # noqa: F401 - a fixture: a checkpoint that finds spans and arguments
 from test_distributed import ROOT, free_port, subprocess_env
 from test_serve import same_spans
 
@@ -55,19 +56,19 @@ def shard_records(out: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def tagger(tiny_run: Path) -> Tagger:
-    return Tagger.load(tiny_run / "model", device="cpu", precision="fp32")
+def tagger(roles_checkpoint: Path) -> Tagger:  # noqa: F811
+    return Tagger.load(roles_checkpoint, device="cpu", precision="fp32")
 
 
-def test_one_process_tags_every_document_and_lists_every_bad_line(tiny_run: Path, tagger: Tagger, tmp_path: Path,
-                                                                   capsys):
+def test_one_process_tags_every_document_and_lists_every_bad_line(roles_checkpoint: Path, tagger: Tagger,  # noqa: F811
+                                                                   tmp_path: Path, capsys):
     documents = [(f"d{index}", text) for index, text in enumerate(TEXTS)] + [(7, "رقم هوية عددي")]
     write_jsonl(tmp_path / "news.jsonl", documents, BAD, every=1)
     (tmp_path / "one.txt").write_text(TEXTS[1], encoding="utf-8")
     (tmp_path / "windows.txt").write_bytes("قال محمد في دمشق".encode("cp1256"))
     inputs = [tmp_path / "news.jsonl", tmp_path / "one.txt", tmp_path / "windows.txt"]
     out = tmp_path / "out"
-    assert main(["--checkpoint", str(tiny_run / "model"), "--input", *map(str, inputs), "--output", str(out),
+    assert main(["--checkpoint", str(roles_checkpoint), "--input", *map(str, inputs), "--output", str(out),
                  "--precision", "fp32", "--batch-docs", "3", "--no-progress"]) == 0
 
     records = shard_records(out)
@@ -75,7 +76,9 @@ def test_one_process_tags_every_document_and_lists_every_bad_line(tiny_run: Path
     assert sorted(records, key=str) == sorted((document_id for document_id, _ in documents), key=str)
     docs = tagger.tag([text for _, text in documents])
     for (document_id, _), doc in zip(documents, docs):
-        assert same_spans(records[document_id], to_record(document_id, doc, list(tagger.layers)))
+        assert same_spans(records[document_id], to_record(document_id, doc, list(tagger.layers), arguments=True))
+    assert sum(len(record["entities"]) for record in records.values()) and any(
+        record["arguments"] for record in records.values()), "the checkpoint finds spans and arguments to compare"
 
     errors = [json.loads(line) for line in (out / "errors.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [error["file"] for error in errors] == [str(inputs[0])] * len(BAD) + [str(inputs[2])]
@@ -89,12 +92,14 @@ def test_one_process_tags_every_document_and_lists_every_bad_line(tiny_run: Path
     assert summary["documents"] == {"tagged": len(documents), "tagged_this_run": len(documents), "skipped": 0,
                                     "failed": len(BAD) + 1, "blank_lines": 1}
     assert summary["words"] == sum(len(text.split()) for _, text in documents)
-    assert summary["spans"].get("entities", {}) == dict(Counter(span.label for doc in docs for span in doc.entities))
+    for layer in tagger.layers:
+        assert summary["spans"][layer] == dict(Counter(span.label for doc in docs for span in doc.layer(layer)))
+    assert summary["arguments"] == dict(Counter(argument.role for doc in docs for argument in doc.arguments))
     printed = capsys.readouterr().out
     assert f"{len(documents)} documents tagged" in printed and f"{len(BAD) + 1} failed" in printed
 
     # the same command again: nothing to do, nothing written twice
-    assert main(["--checkpoint", str(tiny_run / "model"), "--input", *map(str, inputs), "--output", str(out),
+    assert main(["--checkpoint", str(roles_checkpoint), "--input", *map(str, inputs), "--output", str(out),
                  "--precision", "fp32", "--no-progress"]) == 0
     assert shard_records(out).keys() == records.keys()
     again = json.loads((out / "summary.json").read_text(encoding="utf-8"))["documents"]
@@ -160,10 +165,10 @@ def worker_of_rank(launcher: int, rank: int) -> int | None:
 
 
 @pytest.mark.slow
-def test_a_killed_process_resumes_and_every_document_is_written_once(tiny_run: Path, tmp_path: Path):
+def test_a_killed_process_resumes_and_every_document_is_written_once(roles_checkpoint: Path, tmp_path: Path):  # noqa: F811
     documents = [(f"d{index}", f"{TEXTS[index % 5]} {index}") for index in range(1500)]
     write_jsonl(tmp_path / "in.jsonl", documents, BAD, every=150)
-    common = ["-m", "models.corpus", "--checkpoint", str(tiny_run / "model"), "--input", str(tmp_path / "in.jsonl"),
+    common = ["-m", "models.corpus", "--checkpoint", str(roles_checkpoint), "--input", str(tmp_path / "in.jsonl"),
               "--precision", "fp32", "--batch-docs", "4", "--commit-every", "0", "--no-progress"]
     accelerate = [str(Path(sys.executable).parent / "accelerate"), "launch", "--config_file",
                   str(ROOT / "configs/accelerate/cpu-2-processes.yaml")]
@@ -204,7 +209,11 @@ def test_a_killed_process_resumes_and_every_document_is_written_once(tiny_run: P
     assert all(same_spans(two[document_id], one[document_id]) for document_id in one)
     assert (out / "errors.jsonl").read_bytes() == (tmp_path / "one" / "errors.jsonl").read_bytes()
     assert len((out / "errors.jsonl").read_bytes().splitlines()) == len(BAD)
-    assert summary["documents"]["tagged"] == len(documents)
+    straight = json.loads((tmp_path / "one" / "summary.json").read_text(encoding="utf-8"))
+    assert straight["spans"]["entities"] and straight["arguments"], "spans to count"
+    for key in ("words", "spans", "arguments"):
+        assert summary[key] == straight[key], f"{key}: the counts of a resumed job are the job's, each once"
+    assert summary["documents"]["tagged"] == len(documents) == straight["documents"]["tagged"]
 
 
 def test_the_output_folder_belongs_to_one_job(tiny_run: Path, tmp_path: Path, capsys):
@@ -224,6 +233,8 @@ def test_the_output_folder_belongs_to_one_job(tiny_run: Path, tmp_path: Path, ca
     assert main(["--checkpoint", str(tiny_run), "--input", str(tmp_path / "other.txt"),
                  "--output", str(tmp_path / "elsewhere")]) == 2
     assert "tagger.json is missing" in capsys.readouterr().err
+    assert main(["--checkpoint", str(tiny_run / "model"), "--input", str(tmp_path / "other.txt"),
+                 "--output", str(tmp_path / "elsewhere"), "--no-progress"]) == 0, "the typo did not pin the folder"
 
 
 def test_claims_are_read_alike_wherever_the_id_stands():
