@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sentences-per-document", type=int, default=10, help="(default 10)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N ANERcorp test sentences")
     parser.add_argument("--precision", default="auto", help="models.corpus --precision (default auto)")
-    parser.add_argument("--results", type=Path, default=None, help="where corpus.md and corpus.json go (default runs/bench)")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="where corpus.md and corpus.json go (default runs/bench)")
     args = parser.parse_args(argv)
     checkpoint = check_checkpoint(args.checkpoint)
     command = command_line("bench.corpus", argv)

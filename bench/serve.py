@@ -165,8 +165,8 @@ def report(results: dict, memory: dict, args, checkpoint: Path, texts: int, comm
     table = markdown_table(["concurrency", "server", "texts/s", "vs naive", "p50 ms", "p95 ms", "p99 ms", "requests",
                             "errors"], rows, right={0, 2, 3, 4, 5, 6, 7, 8})
     memory_rows = [[name, f"{value['rss_before_mb']:,.0f}", f"{value['rss_after_mb']:,.0f}",
-                    f"{value['rss_after_mb'] - value['rss_before_mb']:+,.0f}", f"{value['requests']:,}", value["errors"]]
-                   for name, value in memory.items()]
+                    f"{value['rss_after_mb'] - value['rss_before_mb']:+,.0f}", f"{value['requests']:,}",
+                    value["errors"]] for name, value in memory.items()]
     memory_table = markdown_table(["server", "RSS before MB", "RSS after MB", "change", "requests", "errors"],
                                   memory_rows, right={1, 2, 3, 4, 5})
     return "\n".join([
@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="only the first N ANERcorp test sentences")
     parser.add_argument("--work", type=Path, default=None,
                         help="folder for the export and the server logs (kept); default: a temporary folder")
-    parser.add_argument("--results", type=Path, default=None, help="where serve.md and serve.json go (default runs/bench)")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="where serve.md and serve.json go (default runs/bench)")
     parser.add_argument("--naive-server", type=Path, help=argparse.SUPPRESS)  # child: serve this export naively
     parser.add_argument("--aggregation", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)

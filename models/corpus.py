@@ -32,9 +32,9 @@ import re
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -260,7 +260,7 @@ class Counts:
     arguments: dict[str, int] = field(default_factory=dict)  # role -> arguments
     seconds: float = 0.0  # tagging time of this process over every run
 
-    def add(self, other: "Counts") -> None:
+    def add(self, other: Counts) -> None:
         for name in ("tagged", "failed", "blank", "words", "seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for layer, labels in other.spans.items():
@@ -281,7 +281,7 @@ class Progress:
     counts: Counts = field(default_factory=Counts)
 
     @classmethod
-    def read(cls, path: Path) -> "Progress":
+    def read(cls, path: Path) -> Progress:
         if not path.is_file():
             return cls()
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -392,12 +392,12 @@ class Worker:
         texts = [text for _, _, text in self.pending]
         try:
             docs = self.tagger.tag(texts)
-        except Exception:  # noqa: BLE001 - find the document at fault; the others are tagged
+        except Exception:  # find the document at fault; the others are tagged
             docs = []
             for text in texts:
                 try:
                     docs.append(self.tagger.tag([text])[0])
-                except Exception as err:  # noqa: BLE001 - recorded in errors.jsonl, the run goes on
+                except Exception as err:  # recorded in errors.jsonl, the run goes on
                     docs.append(err)
         for (unit, document_id, text), doc in zip(self.pending, docs):
             if isinstance(doc, Exception):
@@ -492,13 +492,16 @@ def summary_text(summary: dict, out: Path) -> str:
     lines = [f"{documents['tagged']:,} documents tagged ({documents['tagged_this_run']:,} in this run, "
              f"{documents['skipped']:,} skipped: tagged by an earlier run), {documents['failed']:,} failed "
              f"(listed in {out / ERRORS_FILE}), {documents['blank_lines']:,} blank lines; {summary['words']:,} words",
-             f"this run: {summary['seconds']:,.1f} s (after {summary['load_seconds']:,.1f} s loading) over {summary['processes']} process{'es' if summary['processes'] > 1 else ''}, "
-             f"{summary['documents_per_second'] or 0:,.1f} documents/s, {summary['words_per_second'] or 0:,.0f} words/s"]
+             f"this run: {summary['seconds']:,.1f} s (after {summary['load_seconds']:,.1f} s loading) over "
+             f"{summary['processes']} process{'es' if summary['processes'] > 1 else ''}, "
+             f"{summary['documents_per_second'] or 0:,.1f} documents/s, "
+             f"{summary['words_per_second'] or 0:,.0f} words/s"]
     for layer, labels in summary["spans"].items():
         lines.append(f"{layer}: " + ", ".join(f"{label} {count:,}" for label, count in
                                               sorted(labels.items(), key=lambda item: -item[1])))
     if summary["arguments"]:
-        lines.append("arguments: " + ", ".join(f"{role} {count:,}" for role, count in sorted(summary["arguments"].items())))
+        lines.append("arguments: " + ", ".join(f"{role} {count:,}"
+                                               for role, count in sorted(summary["arguments"].items())))
     lines.append(f"written: {out}/part-*.jsonl, {out / ERRORS_FILE}, {out / SUMMARY_FILE}")
     return "\n".join(lines)
 
@@ -509,7 +512,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.corpus", description=__doc__.split("\n\n")[0],
                                      epilog="Under `accelerate launch` the processes split the input; run the same "
                                             "command again after any interruption to finish the job.")
-    parser.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint folder, e.g. runs/e5-small-offline/model")
+    parser.add_argument("--checkpoint", required=True, type=Path,
+                        help="a checkpoint folder, e.g. runs/e5-small-offline/model")
     parser.add_argument("--input", required=True, nargs="+", type=Path,
                         help=".jsonl files of {\"id\", \"text\"} lines, other files (.txt) one document each "
                              "(the path is its id), or folders of them")
@@ -517,16 +521,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-docs", type=int, default=64, help="documents per Tagger.tag call (default 64)")
     parser.add_argument("--batch-chars", type=int, default=500_000,
                         help="characters per Tagger.tag call at most, so long documents batch fewer (default 500,000)")
-    parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32; more on a GPU)")
+    parser.add_argument("--batch-size", type=int, default=32,
+                        help="windows per forward pass (default 32; more on a GPU)")
     parser.add_argument("--commit-every", type=float, default=30.0,
                         help="seconds between commits: what an interruption can cost (default 30)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="as `python -m models` (default auto)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                         help="a progress bar on the first process (default on)")
     args = parser.parse_args(argv)
-    from accelerate import PartialState
-
     import torch
+    from accelerate import PartialState
 
     # cpu: without a GPU, join the process group over gloo (else accelerate sees one process in each)
     state = PartialState(cpu=not torch.cuda.is_available())

@@ -176,7 +176,7 @@ class Batcher:
         self.counters.largest_batch = max(self.counters.largest_batch, len(texts))
         try:
             docs = self.tagger.tag(texts)
-        except Exception as err:  # noqa: BLE001 - the failure goes back to the request that caused it
+        except Exception as err:  # the failure goes back to the request that caused it
             if len(jobs) > 1:  # find the request at fault: the others must not fail with it
                 for job in jobs:
                     self._tag([job])
@@ -213,7 +213,8 @@ def checkpoint_info(tagger: Tagger) -> dict:
     """What /info says about the model: its layers and their types, roles, encoder, precision, measured F1."""
     metrics = tagger.info.get("metrics") or {}
     f1 = {split: {layer: scores.get("f1") for layer, scores in layers.items()} for split, layers in metrics.items()}
-    return {"layers": list(tagger.layers), "labels": {layer: types_of(labels) for layer, labels in tagger.layers.items()},
+    return {"layers": list(tagger.layers),
+            "labels": {layer: types_of(labels) for layer, labels in tagger.layers.items()},
             "roles": tagger.roles, "encoder": tagger.info.get("encoder"), "precision": tagger.precision,
             "device": str(tagger.device), "max_length": tagger.info.get("max_length"),
             "f1": f1 or None, "data": tagger.info.get("data")}
@@ -259,12 +260,17 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), checkpoint: str | None
     async def request_error(request: Request, error: RequestError):
         return JSON({"error": error.message, "field": error.field}, status_code=error.status)
 
-    @app.post("/tag", openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "oneOf": [{"type": "object", "properties": {"text": {"type": "string", "maxLength": limits.max_chars}},
-                   "required": ["text"], "additionalProperties": False},
-                  {"type": "object", "properties": {"texts": {"type": "array", "maxItems": limits.max_texts,
-                                                              "items": {"type": "string", "maxLength": limits.max_chars}}},
-                   "required": ["texts"], "additionalProperties": False}]}}}}})
+    text = {"type": "string", "maxLength": limits.max_chars}
+    texts = {"type": "array", "maxItems": limits.max_texts, "items": text}
+    body = {"oneOf": [{"type": "object", "properties": {"text": text}, "required": ["text"],
+                       "additionalProperties": False},
+                      {"type": "object", "properties": {"texts": texts}, "required": ["texts"],
+                       "additionalProperties": False}]}
+
+    # the body is read and checked by hand (parse_request), for its errors; the schema is for /docs
+    schema = {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
+
+    @app.post("/tag", openapi_extra=schema)
     async def tag(request: Request):
         """Tag one text ("text") or several ("texts"); spans carry character offsets into each text."""
         declared = request.headers.get("content-length", "")
@@ -279,7 +285,7 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), checkpoint: str | None
         texts, single = parse_request(bytes(body), limits)
         try:
             docs = await batcher.tag(texts)
-        except Exception as err:  # noqa: BLE001 - logged by the worker; this request alone fails
+        except Exception as err:  # logged by the worker; this request alone fails
             return JSON({"error": f"tagging failed: {type(err).__name__}: {err}"}, status_code=500)
         records = [doc_record(doc, layers, arguments) for doc in docs]
         return records[0] if single else {"results": records}
@@ -303,7 +309,8 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), checkpoint: str | None
 def main(argv: list[str] | None = None) -> int:
     defaults = Limits()
     parser = argparse.ArgumentParser(prog="python -m models.serve", description=__doc__.split("\n\n")[0].rstrip(":"))
-    parser.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint folder, e.g. runs/e5-small-offline/model")
+    parser.add_argument("--checkpoint", required=True, type=Path,
+                        help="a checkpoint folder, e.g. runs/e5-small-offline/model")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     parser.add_argument("--max-texts", type=int, default=defaults.max_texts,
@@ -313,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-batch", type=int, default=defaults.max_batch,
                         help=f"texts of concurrent requests tagged in one call (default {defaults.max_batch})")
     parser.add_argument("--max-wait-ms", type=float, default=defaults.max_wait_ms,
-                        help=f"how long a request waits for others to share its batch (default {defaults.max_wait_ms:g})")
+                        help="how long a request waits for others to share its batch "
+                             f"(default {defaults.max_wait_ms:g})")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="as `python -m models` (default auto)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda where there is one)")
     parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,

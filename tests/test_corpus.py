@@ -16,7 +16,8 @@ from models import Tagger
 from models.corpus import Counts, Progress, SeenIds, Unit, Worker, declared_id, id_key, main, read_units
 from models.records import to_record
 from models.tagger import Doc
-from test_argument_outputs import roles_checkpoint  # noqa: F401 - a fixture: a checkpoint that finds spans and arguments
+# roles_checkpoint, a fixture: a checkpoint that finds spans and arguments
+from test_argument_outputs import roles_checkpoint  # noqa: F401
 from test_distributed import ROOT, free_port, subprocess_env
 from test_serve import same_spans
 
@@ -123,8 +124,9 @@ def test_a_crash_between_writing_and_committing_is_undone(tiny_run: Path, tagger
     tagged = sum(line.startswith(b'{"id": "d') for line in first)
     failed = sum(1 for line in first if line.strip()) - tagged
     assert tagged and failed, "the committed part holds documents and errors"
-    committed = Progress(position=len(first), shard_bytes=sum(map(len, shard.read_bytes().split(b"\n")[:tagged])) + tagged,
-                         errors_bytes=sum(map(len, errors.read_bytes().split(b"\n")[:failed])) + failed,
+    shard_lines, error_lines = shard.read_bytes().split(b"\n"), errors.read_bytes().split(b"\n")
+    committed = Progress(position=len(first), shard_bytes=sum(len(line) + 1 for line in shard_lines[:tagged]),
+                         errors_bytes=sum(len(line) + 1 for line in error_lines[:failed]),
                          counts=Counts(tagged=tagged, failed=failed, blank=1))
     (out / "progress-00000-of-00001.json").write_bytes(committed.to_json())
     with shard.open("ab") as handle:
@@ -165,7 +167,8 @@ def worker_of_rank(launcher: int, rank: int) -> int | None:
 
 
 @pytest.mark.slow
-def test_a_killed_process_resumes_and_every_document_is_written_once(roles_checkpoint: Path, tmp_path: Path):  # noqa: F811
+def test_a_killed_process_resumes_and_every_document_is_written_once(roles_checkpoint: Path,  # noqa: F811
+                                                                      tmp_path: Path):
     documents = [(f"d{index}", f"{TEXTS[index % 5]} {index}") for index in range(1500)]
     write_jsonl(tmp_path / "in.jsonl", documents, BAD, every=150)
     common = ["-m", "models.corpus", "--checkpoint", str(roles_checkpoint), "--input", str(tmp_path / "in.jsonl"),

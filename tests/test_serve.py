@@ -17,10 +17,10 @@ import pytest
 pytest.importorskip("fastapi", reason="the service is the serve extra: pip install -e '.[serve]'")
 httpx = pytest.importorskip("httpx", reason="the service tests need httpx (the dev extra)")
 
-from models import Tagger  # noqa: E402
+from models import Tagger  # noqa: E402 - after the skips: without the serve extra nothing here is collected
 from models.records import doc_record  # noqa: E402
 from models.serve import Limits, create_app, main  # noqa: E402
-from test_argument_outputs import TEXTS as ROLE_TEXTS, roles_checkpoint  # noqa: E402,F401
+from test_argument_outputs import TEXTS as ROLE_TEXTS, roles_checkpoint  # noqa: E402,F401 - roles_checkpoint: a fixture
 from test_bad_input import BAD_INPUTS  # noqa: E402
 from test_distributed import free_port  # noqa: E402
 
@@ -252,7 +252,8 @@ def test_a_failing_request_fails_alone(tagger: Tagger):
     failing = FailsOn(tagger)
     good = [f"{text} {index}" for index, text in enumerate(TEXTS * 2)]
     with Serving(create_app(failing, Limits(max_batch=64, max_wait_ms=500))) as base:
-        payloads = [{"text": text} for text in good[:5]] + [{"text": FailsOn.POISON}] + [{"text": text} for text in good[5:]]
+        payloads = [{"text": text} for text in good]
+        payloads.insert(5, {"text": FailsOn.POISON})
         responses = asyncio.run(many(base, payloads))
         assert httpx.get(f"{base}/health").status_code == 200, "the worker survives"
         info = httpx.get(f"{base}/info").json()["served"]
@@ -266,7 +267,7 @@ def test_a_failing_request_fails_alone(tagger: Tagger):
     assert info["failed"] == 1 and info["requests"] == len(good)
 
 
-def test_arguments_come_back_with_their_spans(roles_checkpoint: Path):  # noqa: F811
+def test_arguments_come_back_with_their_spans(roles_checkpoint: Path):
     tagger = Tagger.load(roles_checkpoint, device="cpu", precision="fp32")
     want = expected(tagger, ROLE_TEXTS)
     assert any(record["arguments"] for record in want), "the fixture links something"
