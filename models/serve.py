@@ -260,6 +260,11 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), checkpoint: str | None
     async def request_error(request: Request, error: RequestError):
         return JSON({"error": error.message, "field": error.field}, status_code=error.status)
 
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception):  # a bug of ours: JSON still, and logged
+        log.exception("%s %s failed", request.method, request.url.path, exc_info=error)
+        return JSON({"error": f"internal error: {type(error).__name__}: {error}"}, status_code=500)
+
     text = {"type": "string", "maxLength": limits.max_chars}
     texts = {"type": "array", "maxItems": limits.max_texts, "items": text}
     body = {"oneOf": [{"type": "object", "properties": {"text": text}, "required": ["text"],

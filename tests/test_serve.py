@@ -267,6 +267,20 @@ def test_a_failing_request_fails_alone(tagger: Tagger):
     assert info["failed"] == 1 and info["requests"] == len(good)
 
 
+class ReturnsNothing(FailsOn):
+    """A tagger that breaks its contract: what the service does with a bug of its own."""
+
+    def tag(self, texts):
+        return [None] * len(texts)
+
+
+def test_an_internal_error_is_a_json_500(tagger: Tagger):
+    with Serving(create_app(ReturnsNothing(tagger))) as base:
+        response = post(base, {"text": TEXTS[0]})
+        assert httpx.get(f"{base}/health").status_code == 200
+    assert response.status_code == 500 and response.json()["error"].startswith("internal error: AttributeError")
+
+
 def test_arguments_come_back_with_their_spans(roles_checkpoint: Path):
     tagger = Tagger.load(roles_checkpoint, device="cpu", precision="fp32")
     want = expected(tagger, ROLE_TEXTS)
