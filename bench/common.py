@@ -97,7 +97,8 @@ def markdown_table(headers: list[str], rows: list[list[object]], right: set[int]
 
 
 def write_result(name: str, text: str, data: dict, folder: Path | None = None) -> Path:
-    """<folder>/<name>.md (the table as printed) and <name>.json (everything measured); folder: runs/bench."""
+    """<folder>/<name>.md (the table as printed) and <name>.json (everything measured); folder: runs/bench, or
+    another one that keeps a smoke run from replacing the measured results."""
     folder = folder or OUT  # read when called, so that a test can point OUT elsewhere
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.json").write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from models.errors import UserError, reports_user_errors, user_path
 from models.labels import COLUMNS_HEADER, DOCUMENT_START, OUTSIDE
 from models.names import PRECISIONS
+from models.records import to_record
 from models.text import decode_utf8, split_sentences
 
 if TYPE_CHECKING:
@@ -72,23 +72,6 @@ def read_inputs(paths: list[Path]) -> list[tuple[str, str]]:
                 raise InputError(f"{path}:{line_number}: expected an object with a string \"text\" field")
             documents.append((str(record.get("id", f"{path}:{line_number}")), record["text"]))
     return documents
-
-
-def span_record(span: Span) -> dict:
-    """A span as JSON: label, start, end (character offsets into the document's text), text, score."""
-    return {key: value for key, value in asdict(span).items() if key != "layer"}
-
-
-def to_record(document_id: str, doc: Doc, layers: list[str], arguments: bool = False) -> dict:
-    """One JSONL record; with `arguments` (a checkpoint with roles) also each event's participants, their ends
-    written as in the layers' lists, so an argument finds its spans by equality."""
-    record = {"id": document_id, "text": doc.text}
-    for layer in layers:
-        record[layer] = [span_record(span) for span in doc.layer(layer)]
-    if arguments:
-        record["arguments"] = [{"event": span_record(argument.event), "entity": span_record(argument.entity),
-                                "role": argument.role, "score": argument.score} for argument in doc.arguments]
-    return record
 
 
 def conll_header(layers: list[str]) -> str:
