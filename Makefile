@@ -15,12 +15,13 @@ ARGS ?=
 TORCH := torch==2.13.0
 TORCH_SOURCE := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,$(if $(shell command -v nvidia-smi),,--index-url https://download.pytorch.org/whl/cpu))
 
-.PHONY: help setup demo train eval tag serve test test-fast bench bench-f1 learning-curve gpu-check clean
+.PHONY: help setup demo train eval tag serve test test-fast lint bench bench-f1 learning-curve gpu-check clean
 
 help:
 	@echo "make demo   set up, fine-tune e5-small offline on ANERcorp (CPU), evaluate, tag the seed news"
 	@echo "make test   run the test suite (tiny random models; a few minutes on 2 cores)"
 	@echo "make test-fast  the tests not marked slow: no training, processes or browser (under a minute)"
+	@echo "make lint   ruff: the linter and the formatter check (pyproject.toml)"
 	@echo "make train  fine-tune CONFIG (default $(CONFIG), AraBERT, for a GPU) through accelerate"
 	@echo "make eval   score CHECKPOINT (default $(CHECKPOINT)) on ANERcorp test"
 	@echo "make tag    tag the seed news articles with CHECKPOINT"
@@ -66,6 +67,11 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
+
+# ruff, configured in pyproject.toml: the linter, and the formatter in check mode (`ruff format .` fixes it)
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # Benchmarks print Markdown tables and write them to runs/bench/; CHECKPOINT must exist (`make demo`).
 bench: setup

@@ -12,6 +12,7 @@ when every process has loaded the model to when the last one has committed). Pas
 one process uses torch's default (every core), each of two gets one (accelerate's default), so both rows use
 the same cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import (DEFAULT_CHECKPOINT, ROOT, check_checkpoint, command_line, machine, markdown_table,
-                          write_result)
+from bench.common import DEFAULT_CHECKPOINT, ROOT, check_checkpoint, command_line, machine, markdown_table, write_result
 
 ROWS = {"1 process": 1, "2 processes": 2}
 
@@ -36,8 +36,10 @@ def write_documents(path: Path, sentences_per_document: int, limit: int | None) 
     from bench.inference import anercorp_sentences
 
     sentences = [" ".join(sentence.words) for sentence in anercorp_sentences(limit)]
-    documents = [" ".join(sentences[begin:begin + sentences_per_document])
-                 for begin in range(0, len(sentences), sentences_per_document)]
+    documents = [
+        " ".join(sentences[begin : begin + sentences_per_document])
+        for begin in range(0, len(sentences), sentences_per_document)
+    ]
     with path.open("w", encoding="utf-8") as handle:
         for index, text in enumerate(documents):
             handle.write(json.dumps({"id": f"anercorp-test-{index}", "text": text}, ensure_ascii=False) + "\n")
@@ -51,22 +53,45 @@ def free_port() -> int:
 
 
 def run_pass(processes: int, checkpoint: Path, inputs: Path, out: Path, extra: list[str]) -> dict:
-    arguments = ["-m", "models.corpus", "--checkpoint", str(checkpoint), "--input", str(inputs), "--output", str(out),
-                 "--no-progress", *extra]
+    arguments = [
+        "-m",
+        "models.corpus",
+        "--checkpoint",
+        str(checkpoint),
+        "--input",
+        str(inputs),
+        "--output",
+        str(out),
+        "--no-progress",
+        *extra,
+    ]
     if processes == 1:
         command = [sys.executable, *arguments]
     else:
         accelerate = Path(sys.executable).parent / "accelerate"
-        command = [str(accelerate), "launch", "--config_file", str(ROOT / "configs/accelerate/cpu-2-processes.yaml"),
-                   "--num_processes", str(processes), "--main_process_port", str(free_port()), *arguments]
+        command = [
+            str(accelerate),
+            "launch",
+            "--config_file",
+            str(ROOT / "configs/accelerate/cpu-2-processes.yaml"),
+            "--num_processes",
+            str(processes),
+            "--main_process_port",
+            str(free_port()),
+            *arguments,
+        ]
     started = time.perf_counter()
     child = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     if child.returncode != 0:
         raise SystemExit(f"error: {' '.join(command)} failed (exit {child.returncode}):\n{child.stderr[-4000:]}")
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     summary["wall_seconds"] = time.perf_counter() - started
-    print(f"  {processes} process(es): {summary['documents_per_second']:,.2f} documents/s, "
-          f"{summary['words_per_second']:,.0f} words/s", file=sys.stderr, flush=True)
+    print(
+        f"  {processes} process(es): {summary['documents_per_second']:,.2f} documents/s, "
+        f"{summary['words_per_second']:,.0f} words/s",
+        file=sys.stderr,
+        flush=True,
+    )
     return summary
 
 
@@ -77,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sentences-per-document", type=int, default=10, help="(default 10)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N ANERcorp test sentences")
     parser.add_argument("--precision", default="auto", help="models.corpus --precision (default auto)")
-    parser.add_argument("--results", type=Path, default=None,
-                        help="where corpus.md and corpus.json go (default runs/bench)")
+    parser.add_argument(
+        "--results", type=Path, default=None, help="where corpus.md and corpus.json go (default runs/bench)"
+    )
     args = parser.parse_args(argv)
     checkpoint = check_checkpoint(args.checkpoint)
     command = command_line("bench.corpus", argv)
@@ -90,30 +116,62 @@ def main(argv: list[str] | None = None) -> int:
         for index in range(args.passes):
             order = list(ROWS) if index % 2 == 0 else list(ROWS)[::-1]
             for row in order:
-                passes[row].append(run_pass(ROWS[row], checkpoint, work / "documents.jsonl", work / f"{row}-{index}",
-                                            ["--precision", args.precision]))
+                passes[row].append(
+                    run_pass(
+                        ROWS[row],
+                        checkpoint,
+                        work / "documents.jsonl",
+                        work / f"{row}-{index}",
+                        ["--precision", args.precision],
+                    )
+                )
     load_after = os.getloadavg()
     speed = {row: [result["documents_per_second"] for result in results] for row, results in passes.items()}
     ratios = [two / one for one, two in zip(speed["1 process"], speed["2 processes"])]
     rows = []
     for row, results in passes.items():
-        rows.append([row, results[0]["threads_per_process"], f"{statistics.median(speed[row]):,.2f}",
-                     f"{statistics.median(result['words_per_second'] for result in results):,.0f}",
-                     f"{statistics.median(result['load_seconds'] for result in results):,.1f}",
-                     f"{statistics.median(result['wall_seconds'] for result in results):,.1f}"])
-    table = markdown_table(["row", "threads per process", "documents/s", "words/s", "model loading s", "wall s"],
-                           rows, right={1, 2, 3, 4, 5})
-    text = "\n".join([
-        f"Corpus tagging, {checkpoint} ({time.strftime('%Y-%m-%d %H:%M')}): {documents:,} documents of "
-        f"{args.sentences_per_document} ANERcorp test sentences ({words:,} words), medians of {args.passes} "
-        "interleaved passes per row.", "", f"`{command}`", "", table, "",
-        f"2 processes / 1 process: {statistics.median(ratios):.2f}x (median; "
-        f"{min(ratios):.2f}-{max(ratios):.2f} over the pairs of passes). Documents/s and words/s from each pass's "
-        "summary.json: from when every process has loaded the model to the last commit.",
-        f"Load average {load_before[0]:.2f} before, {load_after[0]:.2f} after. Machine: {machine()}."])
+        rows.append(
+            [
+                row,
+                results[0]["threads_per_process"],
+                f"{statistics.median(speed[row]):,.2f}",
+                f"{statistics.median(result['words_per_second'] for result in results):,.0f}",
+                f"{statistics.median(result['load_seconds'] for result in results):,.1f}",
+                f"{statistics.median(result['wall_seconds'] for result in results):,.1f}",
+            ]
+        )
+    table = markdown_table(
+        ["row", "threads per process", "documents/s", "words/s", "model loading s", "wall s"],
+        rows,
+        right={1, 2, 3, 4, 5},
+    )
+    text = "\n".join(
+        [
+            f"Corpus tagging, {checkpoint} ({time.strftime('%Y-%m-%d %H:%M')}): {documents:,} documents of "
+            f"{args.sentences_per_document} ANERcorp test sentences ({words:,} words), medians of {args.passes} "
+            "interleaved passes per row.",
+            "",
+            f"`{command}`",
+            "",
+            table,
+            "",
+            f"2 processes / 1 process: {statistics.median(ratios):.2f}x (median; "
+            f"{min(ratios):.2f}-{max(ratios):.2f} over the pairs of passes). Documents/s and words/s from each pass's "
+            "summary.json: from when every process has loaded the model to the last commit.",
+            f"Load average {load_before[0]:.2f} before, {load_after[0]:.2f} after. Machine: {machine()}.",
+        ]
+    )
     print(text)
-    data = {"checkpoint": str(checkpoint), "documents": documents, "words": words, "passes": passes,
-            "ratios": ratios, "machine": machine(), "command": command, "load_average": [load_before, load_after]}
+    data = {
+        "checkpoint": str(checkpoint),
+        "documents": documents,
+        "words": words,
+        "passes": passes,
+        "ratios": ratios,
+        "machine": machine(),
+        "command": command,
+        "load_average": [load_before, load_after],
+    }
     print(f"\nwritten: {write_result('corpus', text, data, args.results)}", file=sys.stderr)
     return 0
 

@@ -14,6 +14,7 @@
 
 The runs land in runs/gpu-check/ (--out), the table also in gpu-check.md and gpu-check.json there.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,13 @@ OFFLINE_CONFIG = ROOT / "configs" / "e5-small-offline.yaml"
 BERT_BASE = {"vocab_size": 64_000, "hidden_size": 768, "layers": 12, "heads": 12}  # AraBERT v0.2 base's shape
 TINY = {"vocab_size": 1_000, "hidden_size": 32, "layers": 2, "heads": 2}
 # --tiny: a few steps on the CPU, the offline leg with the tiny test encoder instead of e5-small
-TINY_TRAINING = ["training.device=cpu", "training.max_steps=3", "training.batch_size=8", "training.eval_batch_size=16",
-                 "training.threads=1"]
+TINY_TRAINING = [
+    "training.device=cpu",
+    "training.max_steps=3",
+    "training.batch_size=8",
+    "training.eval_batch_size=16",
+    "training.threads=1",
+]
 # The same recipe on the 2-core CPU: docs/RESULTS.md, "Event arguments", the default's rows (seeds 42 and 7, and
 # the `make demo` run of seed 42), test F1 in %; arguments end to end, labelled.
 CPU_RUNS = {"entities": (73.04, 72.76, 73.76), "events": (66.32, 64.29, 66.55), "arguments": (39.29, 37.43, 41.24)}
@@ -54,8 +60,10 @@ def corpus_texts(root: Path) -> list[str]:
     for corpus, spec in corpus_specs().items():
         for split, file in sorted(spec["files"].items()):
             if (root / spec["dir"] / file).is_file():
-                texts += [" ".join(normalise_word(word, "arabert_v02") for word in sentence.words)
-                          for sentence in load_split(f"{corpus}:{split}", root)]
+                texts += [
+                    " ".join(normalise_word(word, "arabert_v02") for word in sentence.words)
+                    for sentence in load_split(f"{corpus}:{split}", root)
+                ]
     return texts
 
 
@@ -63,12 +71,26 @@ def launch(out: Path, name: str, config: Path, overrides: list[str]) -> Path:
     """`accelerate launch -m train` (through this module's --train-child, which records the peak memory) as
     `make train` runs it; returns the run folder."""
     accelerate = Path(sys.executable).parent / "accelerate"
-    command = [str(accelerate), "launch", "--config_file", str(ACCELERATE_CONFIG), "-m", "bench.gpu_check",
-               "--train-child", str(out / name / MEMORY_FILE), "--config", str(config), "--overwrite",
-               f"name={name}", f"output_dir={out}", *overrides]
+    command = [
+        str(accelerate),
+        "launch",
+        "--config_file",
+        str(ACCELERATE_CONFIG),
+        "-m",
+        "bench.gpu_check",
+        "--train-child",
+        str(out / name / MEMORY_FILE),
+        "--config",
+        str(config),
+        "--overwrite",
+        f"name={name}",
+        f"output_dir={out}",
+        *overrides,
+    ]
     print(f"  {name}: {' '.join(command[1:])}", file=sys.stderr, flush=True)
-    result = subprocess.run(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True
+    )
     if result.returncode != 0:
         raise RuntimeError(f"training {name} failed (exit {result.returncode}):\n{result.stderr[-4000:]}")
     return out / name
@@ -85,8 +107,10 @@ def train_child(memory_file: Path, argv: list[str]) -> int:
     if code == 0 and os.environ.get("RANK", "0") == "0":
         memory = {"peak_rss_mb": peak_rss_mb()}
         if torch.cuda.is_available():
-            memory.update(allocated_gib=torch.cuda.max_memory_allocated() / 2**30,
-                          reserved_gib=torch.cuda.max_memory_reserved() / 2**30)
+            memory.update(
+                allocated_gib=torch.cuda.max_memory_allocated() / 2**30,
+                reserved_gib=torch.cuda.max_memory_reserved() / 2**30,
+            )
         memory_file.parent.mkdir(parents=True, exist_ok=True)
         memory_file.write_text(json.dumps(memory) + "\n", encoding="utf-8")
     return code
@@ -97,10 +121,14 @@ def training_figures(run_dir: Path) -> dict:
     with (run_dir / "log.csv").open(encoding="utf-8") as handle:
         final = [row for row in csv.DictReader(handle) if row.get("train_runtime")][-1]
     info = json.loads((run_dir / "model" / "tagger.json").read_text(encoding="utf-8"))
-    return {"train_seconds": float(final["train_runtime"]), "samples_per_second": float(final["train_samples_per_second"]),
-            "epochs": float(final["epoch"]), "memory": json.loads((run_dir / MEMORY_FILE).read_text(encoding="utf-8")),
-            "test": {layer: 100 * scores["f1"] for layer, scores in info.get("metrics", {}).get("test", {}).items()},
-            "run_seconds": info.get("train_seconds")}
+    return {
+        "train_seconds": float(final["train_runtime"]),
+        "samples_per_second": float(final["train_samples_per_second"]),
+        "epochs": float(final["epoch"]),
+        "memory": json.loads((run_dir / MEMORY_FILE).read_text(encoding="utf-8")),
+        "test": {layer: 100 * scores["f1"] for layer, scores in info.get("metrics", {}).get("test", {}).items()},
+        "run_seconds": info.get("train_seconds"),
+    }
 
 
 def tagger_speed(model_dir: Path, device: str, root: Path) -> dict:
@@ -133,11 +161,20 @@ def versions() -> dict:
     found = {"torch": torch.__version__, "cuda": torch.version.cuda, "transformers": transformers.__version__}
     if torch.cuda.is_available():
         properties = torch.cuda.get_device_properties(0)
-        found.update(gpu=properties.name, gpu_memory_gib=properties.total_memory / 2**30,
-                     bf16=torch.cuda.is_bf16_supported())
+        found.update(
+            gpu=properties.name, gpu_memory_gib=properties.total_memory / 2**30, bf16=torch.cuda.is_bf16_supported()
+        )
         try:
-            found["driver"] = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                             capture_output=True, text=True, timeout=30).stdout.strip().splitlines()[0]
+            found["driver"] = (
+                subprocess.run(
+                    ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                )
+                .stdout.strip()
+                .splitlines()[0]
+            )
         except (OSError, IndexError, subprocess.SubprocessError):
             pass
     return found
@@ -145,38 +182,59 @@ def versions() -> dict:
 
 def agreement(gpu: dict[str, float]) -> dict[str, bool]:
     """Per layer: the GPU run's test F1 within the CPU runs' range widened by the bf16 spread."""
-    return {layer: min(runs) - BF16_SPREAD <= gpu[layer] <= max(runs) + BF16_SPREAD
-            for layer, runs in CPU_RUNS.items() if layer in gpu}
+    return {
+        layer: min(runs) - BF16_SPREAD <= gpu[layer] <= max(runs) + BF16_SPREAD
+        for layer, runs in CPU_RUNS.items()
+        if layer in gpu
+    }
 
 
 def table(found: dict, standin: dict, speed: dict, offline: dict, agrees: dict, tiny: bool, seconds: float) -> str:
     from bench.common import markdown_table
 
     memory = standin["memory"]
-    peak = (f"{memory['allocated_gib']:.1f} GiB allocated, {memory['reserved_gib']:.1f} GiB reserved"
-            if "allocated_gib" in memory else f"no GPU; peak RSS {memory['peak_rss_mb']:,.0f} MB")
+    peak = (
+        f"{memory['allocated_gib']:.1f} GiB allocated, {memory['reserved_gib']:.1f} GiB reserved"
+        if "allocated_gib" in memory
+        else f"no GPU; peak RSS {memory['peak_rss_mb']:,.0f} MB"
+    )
     shape = TINY if tiny else BERT_BASE
-    standin_name = (f"AraBERT-shaped stand-in ({shape['layers']} layers, {shape['hidden_size']} hidden, "
-                    f"{shape['heads']} heads, {shape['vocab_size']:,} pieces, random weights), "
-                    f"{'3 steps' if tiny else 'one epoch'} of configs/arabertv02.yaml, bf16")
+    standin_name = (
+        f"AraBERT-shaped stand-in ({shape['layers']} layers, {shape['hidden_size']} hidden, "
+        f"{shape['heads']} heads, {shape['vocab_size']:,} pieces, random weights), "
+        f"{'3 steps' if tiny else 'one epoch'} of configs/arabertv02.yaml, bf16"
+    )
     layers = ("entities", "events", "arguments")
     gpu_f1 = " / ".join(f"{offline['test'][layer]:.2f}" if layer in offline["test"] else "-" for layer in layers)
     cpu_f1 = " / ".join(f"{CPU_MEANS[layer]:.2f}" for layer in layers)
     cpu_range = " / ".join(f"{min(CPU_RUNS[layer]):.2f}-{max(CPU_RUNS[layer]):.2f}" for layer in layers)
     verdict = ", ".join(f"{layer} {'yes' if ok else 'NO'}" for layer, ok in agrees.items())
-    offline_name = ("tiny:bert stand-in for e5-small, 3 steps" if tiny
-                    else "offline default (configs/e5-small-offline.yaml) in full on the GPU")
-    device = (f"{found['gpu']}, {found['gpu_memory_gib']:.0f} GiB, bf16 {'yes' if found['bf16'] else 'no'}"
-              + (f", driver {found['driver']}" if "driver" in found else "")) if "gpu" in found else "none (CPU)"
+    offline_name = (
+        "tiny:bert stand-in for e5-small, 3 steps"
+        if tiny
+        else "offline default (configs/e5-small-offline.yaml) in full on the GPU"
+    )
+    device = (
+        (
+            f"{found['gpu']}, {found['gpu_memory_gib']:.0f} GiB, bf16 {'yes' if found['bf16'] else 'no'}"
+            + (f", driver {found['driver']}" if "driver" in found else "")
+        )
+        if "gpu" in found
+        else "none (CPU)"
+    )
     rows = [
         ["GPU", device],
         ["torch / CUDA / transformers", f"{found['torch']} / {found['cuda'] or 'none'} / {found['transformers']}"],
         [f"{standin_name}: samples/s", f"{standin['samples_per_second']:.1f}"],
-        ["same: seconds per epoch (the Trainer's, with the epoch's dev evaluation)",
-         f"{standin['train_seconds'] / standin['epochs']:.1f}"],
+        [
+            "same: seconds per epoch (the Trainer's, with the epoch's dev evaluation)",
+            f"{standin['train_seconds'] / standin['epochs']:.1f}",
+        ],
         ["same: peak GPU memory (the whole run: training, evaluation, export)", peak],
-        ["Tagger words/s, ANERcorp-Events test, that model at bf16",
-         f"{speed['words_per_second']:,.0f} ({speed['words']:,} words in {speed['seconds']:.1f} s)"],
+        [
+            "Tagger words/s, ANERcorp-Events test, that model at bf16",
+            f"{speed['words_per_second']:,.0f} ({speed['words']:,} words in {speed['seconds']:.1f} s)",
+        ],
         [f"{offline_name}: test F1 entities / events / arguments (end to end)", gpu_f1],
         ["same recipe on the 2-core CPU (docs/RESULTS.md): mean of 2 seeds; range of 3 runs", f"{cpu_f1}; {cpu_range}"],
         [f"agrees (within the CPU range ± {BF16_SPREAD:.0f}, the bf16 spread)", verdict],
@@ -199,8 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     from corpora.reader import data_root
 
     if not args.tiny and not torch.cuda.is_available():
-        print("error: torch sees no GPU; `python -m bench.gpu_check --tiny` checks the mechanics on the CPU",
-              file=sys.stderr)
+        print(
+            "error: torch sees no GPU; `python -m bench.gpu_check --tiny` checks the mechanics on the CPU",
+            file=sys.stderr,
+        )
         return 2
     started = time.perf_counter()
     root = data_root()
@@ -216,21 +276,42 @@ def main(argv: list[str] | None = None) -> int:
 
     write_bert_stand_in(standin_dir, corpus_texts(root), shape)
     print(f"  {time.perf_counter() - write_started:.0f} s", file=sys.stderr, flush=True)
-    standin_run = launch(out, "arabert-standin", ARABERT_CONFIG,
-                         [f"encoder={standin_dir}", "training.epochs=1", "training.precision=bf16",
-                          "training.checkpoint_every_steps=0", *extra])
+    standin_run = launch(
+        out,
+        "arabert-standin",
+        ARABERT_CONFIG,
+        [
+            f"encoder={standin_dir}",
+            "training.epochs=1",
+            "training.precision=bf16",
+            "training.checkpoint_every_steps=0",
+            *extra,
+        ],
+    )
     standin = training_figures(standin_run)
     speed = tagger_speed(standin_run / "model", device, root)
-    offline_run = launch(out, "e5-small-offline", OFFLINE_CONFIG,
-                         [*extra, *(["encoder=tiny:bert"] if args.tiny else ["training.device=cuda"])])
+    offline_run = launch(
+        out,
+        "e5-small-offline",
+        OFFLINE_CONFIG,
+        [*extra, *(["encoder=tiny:bert"] if args.tiny else ["training.device=cuda"])],
+    )
     offline = training_figures(offline_run)
     agrees = agreement(offline["test"])
     found = versions()
     seconds = time.perf_counter() - started
     text = table(found, standin, speed, offline, agrees, args.tiny, seconds)
     print(text)
-    data = {"versions": found, "standin": standin, "tagger": speed, "offline": offline, "agrees": agrees,
-            "cpu_runs": CPU_RUNS, "seconds": seconds, "tiny": args.tiny}
+    data = {
+        "versions": found,
+        "standin": standin,
+        "tagger": speed,
+        "offline": offline,
+        "agrees": agrees,
+        "cpu_runs": CPU_RUNS,
+        "seconds": seconds,
+        "tiny": args.tiny,
+    }
     (out / "gpu-check.md").write_text(text + "\n", encoding="utf-8")
     (out / "gpu-check.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     if seconds > BUDGET_SECONDS and not args.tiny:

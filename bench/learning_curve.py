@@ -9,6 +9,7 @@ it stopped. Every checkpoint is scored by `python -m eval` on ANERcorp-Events te
 AQMAR-Events test (events, out of domain). The table and the plot of F1 against training tokens go beside
 the runs: runs/bench/learning-curve/learning-curve.{md,json,png}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,12 @@ ROWS = (
     Row("half", "50% of ANERcorp-Events train", (f"{NEWS}:train[:50%]",), True),
     Row("full", "100% of ANERcorp-Events train (the default)", (f"{NEWS}:train",), False),
     Row("mix", "ANERcorp-Events + AQMAR-Events train, equal steps", (f"{NEWS}:train", f"{WIKI}:train"), True),
-    Row("mix-scaled", "ANERcorp-Events + AQMAR-Events train, steps scaled to the data",
-        (f"{NEWS}:train", f"{WIKI}:train"), False),
+    Row(
+        "mix-scaled",
+        "ANERcorp-Events + AQMAR-Events train, steps scaled to the data",
+        (f"{NEWS}:train", f"{WIKI}:train"),
+        False,
+    ),
 )
 FULL = "full"
 
@@ -64,7 +69,9 @@ def trained_steps(run: Path) -> int:
         return max(int(row["step"]) for row in csv.DictReader(handle))
 
 
-def train(row: Row, seed: int, steps: int | None, config: Path, extra: list[str], runs: Path) -> tuple[Path, float | None]:
+def train(
+    row: Row, seed: int, steps: int | None, config: Path, extra: list[str], runs: Path
+) -> tuple[Path, float | None]:
     """The row's run folder and its wall-clock minutes (None when a finished run was reused)."""
     name = f"{row.name}-s{seed}"
     run = runs / name
@@ -87,11 +94,18 @@ def scores(run: Path) -> dict[str, float]:
     expected = [reports / f"eval-{test.replace(':', '-')}.json" for test in TESTS]
     if not all(path.is_file() for path in expected):
         data = [argument for test in TESTS for argument in ("--data", test)]
-        subprocess.run([sys.executable, "-m", "eval", "--checkpoint", str(run / "model"), *data, "--out", str(reports)],
-                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "eval", "--checkpoint", str(run / "model"), *data, "--out", str(reports)],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     news, wiki = (json.loads(path.read_text(encoding="utf-8"))["layers"] for path in expected)
-    return {"entities": 100 * news["entities"]["micro_f1"], "events": 100 * news["events"]["micro_f1"],
-            "wiki_events": 100 * wiki["events"]["micro_f1"]}
+    return {
+        "entities": 100 * news["entities"]["micro_f1"],
+        "events": 100 * news["events"]["micro_f1"],
+        "wiki_events": 100 * wiki["events"]["micro_f1"],
+    }
 
 
 def mean(values: list[float]) -> str:
@@ -105,15 +119,25 @@ def plot(results: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 4.5))
-    for key, label, marker in (("entities", "entities, ANERcorp-Events test", "o"),
-                               ("events", "events, ANERcorp-Events test", "s"),
-                               ("wiki_events", "events, AQMAR-Events test", "^")):
+    for key, label, marker in (
+        ("entities", "entities, ANERcorp-Events test", "o"),
+        ("events", "events, ANERcorp-Events test", "s"),
+        ("wiki_events", "events, AQMAR-Events test", "^"),
+    ):
         for equal_steps, style in ((True, "-"), (False, "--")):
-            points = sorted((result["tokens"], result[key]) for result in results
-                            if result["equal_steps"] == equal_steps or result["row"] == FULL)
+            points = sorted(
+                (result["tokens"], result[key])
+                for result in results
+                if result["equal_steps"] == equal_steps or result["row"] == FULL
+            )
             if points:
-                axis.plot(*zip(*points), style, marker=marker, alpha=0.8,
-                          label=f"{label}{'' if equal_steps else ' (own epochs)'}")
+                axis.plot(
+                    *zip(*points),
+                    style,
+                    marker=marker,
+                    alpha=0.8,
+                    label=f"{label}{'' if equal_steps else ' (own epochs)'}",
+                )
     axis.set_xscale("log")
     axis.set_xlabel("annotated training tokens (log scale)")
     axis.set_ylabel("seqeval micro F1 (%)")
@@ -127,13 +151,23 @@ def plot(results: list[dict], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.learning_curve", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 7], help="one run per row and seed")
-    parser.add_argument("--rows", nargs="+", choices=[row.name for row in ROWS], default=[row.name for row in ROWS],
-                        help="which rows to train (default: all); the full row always runs, it sets the steps")
+    parser.add_argument(
+        "--rows",
+        nargs="+",
+        choices=[row.name for row in ROWS],
+        default=[row.name for row in ROWS],
+        help="which rows to train (default: all); the full row always runs, it sets the steps",
+    )
     parser.add_argument("--config", type=Path, default=CONFIG, help="the run config every row starts from")
-    parser.add_argument("--out", type=Path, default=RUNS,
-                        help=f"folder of the runs, the table and the plot (default {RUNS.relative_to(ROOT)})")
-    parser.add_argument("overrides", nargs="*", help="KEY=VALUE settings for every run (e.g. training.epochs=1 "
-                                                     "for a smoke run)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RUNS,
+        help=f"folder of the runs, the table and the plot (default {RUNS.relative_to(ROOT)})",
+    )
+    parser.add_argument(
+        "overrides", nargs="*", help="KEY=VALUE settings for every run (e.g. training.epochs=1 for a smoke run)"
+    )
     args = parser.parse_args(argv)
     chosen = [row for row in ROWS if row.name in set(args.rows) | {FULL}]
 
@@ -142,31 +176,67 @@ def main(argv: list[str] | None = None) -> int:
         full = train(next(row for row in ROWS if row.name == FULL), seed, None, args.config, args.overrides, args.out)
         steps = trained_steps(full[0])
         for row in chosen:
-            run, minutes = full if row.name == FULL else train(row, seed, steps if row.equal_steps else None,
-                                                               args.config, args.overrides, args.out)
+            run, minutes = (
+                full
+                if row.name == FULL
+                else train(row, seed, steps if row.equal_steps else None, args.config, args.overrides, args.out)
+            )
             tokens, triggers = train_tokens(row.train)
-            results.append({"row": row.name, "title": row.title, "seed": seed, "equal_steps": row.equal_steps,
-                            "tokens": tokens, "triggers": triggers, "steps": trained_steps(run),
-                            "minutes": minutes, **scores(run)})
+            results.append(
+                {
+                    "row": row.name,
+                    "title": row.title,
+                    "seed": seed,
+                    "equal_steps": row.equal_steps,
+                    "tokens": tokens,
+                    "triggers": triggers,
+                    "steps": trained_steps(run),
+                    "minutes": minutes,
+                    **scores(run),
+                }
+            )
 
     table_rows = []
     for row in chosen:
         mine = [result for result in results if result["row"] == row.name]
         seeds = ", ".join(f"{result['seed']}" for result in mine)
-        table_rows.append([row.title, f"{mine[0]['tokens']:,}", f"{mine[0]['triggers']:,}", f"{mine[0]['steps']:,}",
-                           mean([r["entities"] for r in mine]), mean([r["events"] for r in mine]),
-                           mean([r["wiki_events"] for r in mine]), seeds,
-                           " / ".join(f"{r['entities']:.2f}, {r['events']:.2f}, {r['wiki_events']:.2f}" for r in mine)])
-    headers = ["training data", "tokens", "triggers", "steps", "entities F1", "events F1", "AQMAR events F1",
-               "seeds", "per seed (entities, events, AQMAR events)"]
-    text = "\n".join([
-        f"`{command_line('bench.learning_curve', argv)}`", "",
-        "Offline default; F1 on ANERcorp-Events test (entities, events) and AQMAR-Events test (events); "
-        "the mean over seeds, then each seed.", "",
-        markdown_table(headers, table_rows, right={1, 2, 3, 4, 5, 6}),
-    ])
-    path = write_result("learning-curve", text, {"command": command_line("bench.learning_curve", argv),
-                                                  "results": results}, args.out)
+        table_rows.append(
+            [
+                row.title,
+                f"{mine[0]['tokens']:,}",
+                f"{mine[0]['triggers']:,}",
+                f"{mine[0]['steps']:,}",
+                mean([r["entities"] for r in mine]),
+                mean([r["events"] for r in mine]),
+                mean([r["wiki_events"] for r in mine]),
+                seeds,
+                " / ".join(f"{r['entities']:.2f}, {r['events']:.2f}, {r['wiki_events']:.2f}" for r in mine),
+            ]
+        )
+    headers = [
+        "training data",
+        "tokens",
+        "triggers",
+        "steps",
+        "entities F1",
+        "events F1",
+        "AQMAR events F1",
+        "seeds",
+        "per seed (entities, events, AQMAR events)",
+    ]
+    text = "\n".join(
+        [
+            f"`{command_line('bench.learning_curve', argv)}`",
+            "",
+            "Offline default; F1 on ANERcorp-Events test (entities, events) and AQMAR-Events test (events); "
+            "the mean over seeds, then each seed.",
+            "",
+            markdown_table(headers, table_rows, right={1, 2, 3, 4, 5, 6}),
+        ]
+    )
+    path = write_result(
+        "learning-curve", text, {"command": command_line("bench.learning_curve", argv), "results": results}, args.out
+    )
     plot(results, path.with_suffix(".png"))
     print(text)
     print(f"written: {path}, {path.with_suffix('.png')}", file=sys.stderr)

@@ -9,6 +9,7 @@ to a paragraph, paragraphs separated by a blank line. Each size is tagged in a c
 text per sentence, and every span found that way must be found in the article at the same place (offsets
 shifted by where the sentence sits in the article); the benchmark lists any that is not.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,16 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import (DEFAULT_CHECKPOINT, check_checkpoint, command_line, emit, machine, markdown_table, run_child,
-                          write_result)
+from bench.common import (
+    DEFAULT_CHECKPOINT,
+    check_checkpoint,
+    command_line,
+    emit,
+    machine,
+    markdown_table,
+    run_child,
+    write_result,
+)
 from models.errors import reports_user_errors
 
 SIZES = (1000, 5000, 10000, 50000)
@@ -61,6 +70,7 @@ def span_keys(doc) -> list[tuple[str, str, int, int]]:
 
 # ------------------------------------------------------------------------------------------- children
 
+
 def tag_article(checkpoint: Path, words: int) -> dict:
     from bench.common import peak_rss_mb
     from models import Tagger
@@ -74,8 +84,14 @@ def tag_article(checkpoint: Path, words: int) -> dict:
         started = time.perf_counter()
         doc = tagger(article)
         seconds.append(time.perf_counter() - started)
-    return {"target": words, "words": len(article.split()), "characters": len(article), "seconds": min(seconds),
-            "spans": span_keys(doc), "peak_rss_mb": peak_rss_mb()}
+    return {
+        "target": words,
+        "words": len(article.split()),
+        "characters": len(article),
+        "seconds": min(seconds),
+        "spans": span_keys(doc),
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def tag_sentences(checkpoint: Path, words: int) -> dict:
@@ -90,11 +106,16 @@ def tag_sentences(checkpoint: Path, words: int) -> dict:
     started = time.perf_counter()
     docs = tagger.tag([sentences[index] for index in used])
     seconds = time.perf_counter() - started
-    return {"spans": {index: span_keys(doc) for index, doc in zip(used, docs)}, "seconds": seconds,
-            "words": sum(len(sentences[index].split()) for index in used), "peak_rss_mb": peak_rss_mb()}
+    return {
+        "spans": {index: span_keys(doc) for index, doc in zip(used, docs)},
+        "seconds": seconds,
+        "words": sum(len(sentences[index].split()) for index in used),
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 # ------------------------------------------------------------------------------------------- parent
+
 
 def missing_spans(article: str, layout: list[tuple[int, int]], reference: dict, found: list) -> dict[str, list]:
     """Per layer, the reference spans (shifted to their place in the article) that the article's tagging lacks."""
@@ -106,8 +127,7 @@ def missing_spans(article: str, layout: list[tuple[int, int]], reference: dict, 
             expected[layer] = expected.get(layer, 0) + 1
             key = (layer, label, start + offset, end + offset)
             if key not in found:
-                missing.setdefault(layer, []).append({"sentence": index, "span": key,
-                                                      "text": article[key[2]:key[3]]})
+                missing.setdefault(layer, []).append({"sentence": index, "span": key, "text": article[key[2] : key[3]]})
     return {"expected": expected, "missing": missing}
 
 
@@ -115,8 +135,12 @@ def missing_spans(article: str, layout: list[tuple[int, int]], reference: dict, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.long_documents", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="tagger checkpoint")
-    parser.add_argument("--sizes", type=article_sizes, default=",".join(str(size) for size in SIZES),
-                        help="comma-separated article sizes in words (default %(default)s)")
+    parser.add_argument(
+        "--sizes",
+        type=article_sizes,
+        default=",".join(str(size) for size in SIZES),
+        help="comma-separated article sizes in words (default %(default)s)",
+    )
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)  # child: tag one article
     parser.add_argument("--reference", type=int, help=argparse.SUPPRESS)  # child: tag its sentences one by one
     args = parser.parse_args(argv)
@@ -140,33 +164,66 @@ def main(argv: list[str] | None = None) -> int:
         checks[size] = missing_spans(article, layout, reference["spans"], result["spans"])
         per_thousand[size] = 1000 * result["seconds"] / result["words"]
         missing = checks[size]["missing"]
-        rows.append([f"{size:,}", f"{result['words']:,}", f"{result['seconds']:.1f}", f"{per_thousand[size]:.2f}",
-                     f"{result['words'] / result['seconds']:,.0f}", f"{result['peak_rss_mb']:,.0f}",
-                     f"{len(missing.get('entities', []))} of {checks[size]['expected'].get('entities', 0):,}",
-                     f"{len(missing.get('events', []))} of {checks[size]['expected'].get('events', 0):,}"])
+        rows.append(
+            [
+                f"{size:,}",
+                f"{result['words']:,}",
+                f"{result['seconds']:.1f}",
+                f"{per_thousand[size]:.2f}",
+                f"{result['words'] / result['seconds']:,.0f}",
+                f"{result['peak_rss_mb']:,.0f}",
+                f"{len(missing.get('entities', []))} of {checks[size]['expected'].get('entities', 0):,}",
+                f"{len(missing.get('events', []))} of {checks[size]['expected'].get('events', 0):,}",
+            ]
+        )
     ratio = max(per_thousand.values()) / min(per_thousand.values())
-    table = markdown_table(["article", "words", "seconds", "s per 1,000 words", "words/s", "peak RSS MB",
-                            "entities missing", "events missing"], rows, right={1, 2, 3, 4, 5})
-    lines = [f"Long documents, {checkpoint} ({time.strftime('%Y-%m-%d %H:%M')}): ANERcorp test sentences in order, "
-             f"{PARAGRAPH} to a paragraph.", "", f"`{command}`", "", table, "",
-             f"Time per 1,000 words, largest over smallest: {ratio:.2f} (target ≤ {FLAT}: "
-             f"{'met' if ratio <= FLAT else 'NOT met'}). Sentence by sentence (one text each, "
-             f"{reference['words']:,} words): {1000 * reference['seconds'] / reference['words']:.2f} s per 1,000 "
-             f"words, "
-             f"peak RSS {reference['peak_rss_mb']:,.0f} MB.",
-             f"Machine: {machine()}.",
-             "Peak RSS: VmHWM of the size's own child process (model included). "
-             "Missing: spans that tagging each sentence alone finds but the article's tagging does not, at the "
-             "same offsets, label and layer."]
+    table = markdown_table(
+        [
+            "article",
+            "words",
+            "seconds",
+            "s per 1,000 words",
+            "words/s",
+            "peak RSS MB",
+            "entities missing",
+            "events missing",
+        ],
+        rows,
+        right={1, 2, 3, 4, 5},
+    )
+    lines = [
+        f"Long documents, {checkpoint} ({time.strftime('%Y-%m-%d %H:%M')}): ANERcorp test sentences in order, "
+        f"{PARAGRAPH} to a paragraph.",
+        "",
+        f"`{command}`",
+        "",
+        table,
+        "",
+        f"Time per 1,000 words, largest over smallest: {ratio:.2f} (target ≤ {FLAT}: "
+        f"{'met' if ratio <= FLAT else 'NOT met'}). Sentence by sentence (one text each, "
+        f"{reference['words']:,} words): {1000 * reference['seconds'] / reference['words']:.2f} s per 1,000 "
+        f"words, "
+        f"peak RSS {reference['peak_rss_mb']:,.0f} MB.",
+        f"Machine: {machine()}.",
+        "Peak RSS: VmHWM of the size's own child process (model included). "
+        "Missing: spans that tagging each sentence alone finds but the article's tagging does not, at the "
+        "same offsets, label and layer.",
+    ]
     for size, check in checks.items():
         for layer, missing in check["missing"].items():
             lines += ["", f"{size:,} words, {layer}: {len(missing)} missing"]
             lines += [f"- sentence {item['sentence']}: {item['span']} {item['text']!r}" for item in missing[:10]]
     text = "\n".join(lines)
     print(text)
-    data = {"results": {size: {key: value for key, value in result.items() if key != "spans"}
-                        for size, result in results.items()},
-            "checks": checks, "ratio": ratio, "machine": machine(), "command": command}
+    data = {
+        "results": {
+            size: {key: value for key, value in result.items() if key != "spans"} for size, result in results.items()
+        },
+        "checks": checks,
+        "ratio": ratio,
+        "machine": machine(),
+        "command": command,
+    }
     print(f"\nwritten: {write_result('long_documents', text, data)}", file=sys.stderr)
     return 0
 

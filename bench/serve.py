@@ -14,6 +14,7 @@ alternates too), so that a loaded minute on a shared machine falls on both. Erro
 come back 200. The naive endpoint takes one request at a time (a lock around the pipeline): a fast tokenizer
 called from FastAPI's threadpool by several requests at once fails with "Already borrowed".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,16 +28,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import (DEFAULT_CHECKPOINT, ROOT, check_checkpoint, command_line, machine, markdown_table,
-                          write_result)
+from bench.common import DEFAULT_CHECKPOINT, ROOT, check_checkpoint, command_line, machine, markdown_table, write_result
 
 CONCURRENCY = (1, 8, 32)
-ROWS = {"serve": "python -m models.serve: requests batched, Tagger with both layers (and arguments)",
-        "naive": "FastAPI + transformers.pipeline per request, entities layer only"}
+ROWS = {
+    "serve": "python -m models.serve: requests batched, Tagger with both layers (and arguments)",
+    "naive": "FastAPI + transformers.pipeline per request, entities layer only",
+}
 BASELINE = "naive"
 
 
 # ------------------------------------------------------------------------------------------- the naive server
+
 
 def naive_app(model: Path, aggregation: str):
     """The endpoint a first version would be: one pipeline, each request tagged on its own."""
@@ -57,8 +60,17 @@ def naive_app(model: Path, aggregation: str):
     def tag(body: dict):
         with lock:
             found = ner(body["text"], stride=PIPELINE_STRIDE)
-        return {"entities": [{"label": entity["entity_group"], "start": entity["start"], "end": entity["end"],
-                              "score": float(entity["score"])} for entity in found]}
+        return {
+            "entities": [
+                {
+                    "label": entity["entity_group"],
+                    "start": entity["start"],
+                    "end": entity["end"],
+                    "score": float(entity["score"]),
+                }
+                for entity in found
+            ]
+        }
 
     @app.get("/health")
     def health():
@@ -68,6 +80,7 @@ def naive_app(model: Path, aggregation: str):
 
 
 # ------------------------------------------------------------------------------------------- measuring
+
 
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -88,8 +101,13 @@ class Server:
         self.name, self.base = name, f"http://127.0.0.1:{self.port}"
         self.log = log
         with log.open("w") as output:
-            self.process = subprocess.Popen([*command, "--port", str(self.port)], cwd=ROOT, stdout=output,
-                                            stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+            self.process = subprocess.Popen(
+                [*command, "--port", str(self.port)],
+                cwd=ROOT,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            )
 
     def wait(self, seconds: float = 600) -> None:
         import httpx
@@ -114,8 +132,9 @@ class Server:
             self.process.kill()
 
 
-async def load(base: str, texts: list[str], concurrency: int, seconds: float | None = None,
-               requests: int | None = None) -> dict:
+async def load(
+    base: str, texts: list[str], concurrency: int, seconds: float | None = None, requests: int | None = None
+) -> dict:
     """`concurrency` clients, each sending its next text as soon as its last came back, for `seconds` or until
     `requests` are sent in all."""
     import httpx
@@ -147,9 +166,16 @@ async def load(base: str, texts: list[str], concurrency: int, seconds: float | N
         await asyncio.gather(*(client_loop() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
     cuts = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else [float("nan")] * 99
-    return {"concurrency": concurrency, "requests": len(latencies), "errors": errors, "seconds": elapsed,
-            "texts_per_s": len(latencies) / elapsed, "p50_ms": 1000 * cuts[49], "p95_ms": 1000 * cuts[94],
-            "p99_ms": 1000 * cuts[98]}
+    return {
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "errors": errors,
+        "seconds": elapsed,
+        "texts_per_s": len(latencies) / elapsed,
+        "p50_ms": 1000 * cuts[49],
+        "p95_ms": 1000 * cuts[94],
+        "p99_ms": 1000 * cuts[98],
+    }
 
 
 def report(results: dict, memory: dict, args, checkpoint: Path, texts: int, command: str, load_average) -> str:
@@ -158,44 +184,88 @@ def report(results: dict, memory: dict, args, checkpoint: Path, texts: int, comm
         base = results[concurrency][BASELINE]
         for name in ROWS:
             result = results[concurrency][name]
-            rows.append([concurrency, name, f"{result['texts_per_s']:,.1f}",
-                         f"{result['texts_per_s'] / base['texts_per_s']:.2f}x" if base["texts_per_s"] else "-",
-                         f"{result['p50_ms']:,.0f}", f"{result['p95_ms']:,.0f}", f"{result['p99_ms']:,.0f}",
-                         f"{result['requests']:,}", result["errors"]])
-    table = markdown_table(["concurrency", "server", "texts/s", "vs naive", "p50 ms", "p95 ms", "p99 ms", "requests",
-                            "errors"], rows, right={0, 2, 3, 4, 5, 6, 7, 8})
-    memory_rows = [[name, f"{value['rss_before_mb']:,.0f}", f"{value['rss_after_mb']:,.0f}",
-                    f"{value['rss_after_mb'] - value['rss_before_mb']:+,.0f}", f"{value['requests']:,}",
-                    value["errors"]] for name, value in memory.items()]
-    memory_table = markdown_table(["server", "RSS before MB", "RSS after MB", "change", "requests", "errors"],
-                                  memory_rows, right={1, 2, 3, 4, 5})
-    return "\n".join([
-        f"Serving, {checkpoint} ({time.strftime('%Y-%m-%d %H:%M')}): one ANERcorp test sentence per request "
-        f"({texts:,} sentences, cycled), {args.duration:g} s per row and concurrency, rows interleaved.", "",
-        f"`{command}`", "", table, "",
-        f"Resident memory of each server before and after {args.requests:,} more requests at concurrency "
-        f"{max(args.concurrency)}:", "", memory_table, "",
-        "Rows: " + "; ".join(f"*{name}*: {what}" for name, what in ROWS.items()) + ". "
-        f"The service: --max-batch {args.max_batch}, --max-wait-ms {args.max_wait_ms:g}, precision {args.precision}.",
-        f"Load average {load_average[0][0]:.2f} before, {load_average[1][0]:.2f} after. Machine: {machine()}."])
+            rows.append(
+                [
+                    concurrency,
+                    name,
+                    f"{result['texts_per_s']:,.1f}",
+                    f"{result['texts_per_s'] / base['texts_per_s']:.2f}x" if base["texts_per_s"] else "-",
+                    f"{result['p50_ms']:,.0f}",
+                    f"{result['p95_ms']:,.0f}",
+                    f"{result['p99_ms']:,.0f}",
+                    f"{result['requests']:,}",
+                    result["errors"],
+                ]
+            )
+    table = markdown_table(
+        ["concurrency", "server", "texts/s", "vs naive", "p50 ms", "p95 ms", "p99 ms", "requests", "errors"],
+        rows,
+        right={0, 2, 3, 4, 5, 6, 7, 8},
+    )
+    memory_rows = [
+        [
+            name,
+            f"{value['rss_before_mb']:,.0f}",
+            f"{value['rss_after_mb']:,.0f}",
+            f"{value['rss_after_mb'] - value['rss_before_mb']:+,.0f}",
+            f"{value['requests']:,}",
+            value["errors"],
+        ]
+        for name, value in memory.items()
+    ]
+    memory_table = markdown_table(
+        ["server", "RSS before MB", "RSS after MB", "change", "requests", "errors"], memory_rows, right={1, 2, 3, 4, 5}
+    )
+    return "\n".join(
+        [
+            f"Serving, {checkpoint} ({time.strftime('%Y-%m-%d %H:%M')}): one ANERcorp test sentence per request "
+            f"({texts:,} sentences, cycled), {args.duration:g} s per row and concurrency, rows interleaved.",
+            "",
+            f"`{command}`",
+            "",
+            table,
+            "",
+            f"Resident memory of each server before and after {args.requests:,} more requests at concurrency "
+            f"{max(args.concurrency)}:",
+            "",
+            memory_table,
+            "",
+            "Rows: " + "; ".join(f"*{name}*: {what}" for name, what in ROWS.items()) + ". "
+            f"The service: --max-batch {args.max_batch}, --max-wait-ms {args.max_wait_ms:g}, "
+            f"precision {args.precision}.",
+            f"Load average {load_average[0][0]:.2f} before, {load_average[1][0]:.2f} after. Machine: {machine()}.",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.serve", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds per row and concurrency (default 60)")
-    parser.add_argument("--concurrency", default=",".join(map(str, CONCURRENCY)),
-                        help=f"comma-separated client counts (default {','.join(map(str, CONCURRENCY))})")
-    parser.add_argument("--requests", type=int, default=10_000,
-                        help="requests sent to each server between its two memory readings (default 10,000)")
+    parser.add_argument(
+        "--concurrency",
+        default=",".join(map(str, CONCURRENCY)),
+        help=f"comma-separated client counts (default {','.join(map(str, CONCURRENCY))})",
+    )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=10_000,
+        help="requests sent to each server between its two memory readings (default 10,000)",
+    )
     parser.add_argument("--max-batch", type=int, default=32, help="the service's --max-batch (default 32)")
     parser.add_argument("--max-wait-ms", type=float, default=5.0, help="the service's --max-wait-ms (default 5)")
     parser.add_argument("--precision", default="auto", help="the service's --precision (default auto)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N ANERcorp test sentences")
-    parser.add_argument("--work", type=Path, default=None,
-                        help="folder for the export and the server logs (kept); default: a temporary folder")
-    parser.add_argument("--results", type=Path, default=None,
-                        help="where serve.md and serve.json go (default runs/bench)")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="folder for the export and the server logs (kept); default: a temporary folder",
+    )
+    parser.add_argument(
+        "--results", type=Path, default=None, help="where serve.md and serve.json go (default runs/bench)"
+    )
     parser.add_argument("--naive-server", type=Path, help=argparse.SUPPRESS)  # child: serve this export naively
     parser.add_argument("--aggregation", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -203,8 +273,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.naive_server:
         import uvicorn
 
-        uvicorn.run(naive_app(args.naive_server, args.aggregation), host="127.0.0.1", port=args.port,
-                    access_log=False, log_level="warning")
+        uvicorn.run(
+            naive_app(args.naive_server, args.aggregation),
+            host="127.0.0.1",
+            port=args.port,
+            access_log=False,
+            log_level="warning",
+        )
         return 0
     args.concurrency = [int(value) for value in args.concurrency.split(",") if value]
     checkpoint = check_checkpoint(args.checkpoint)
@@ -222,11 +297,38 @@ def main(argv: list[str] | None = None) -> int:
             export(["--checkpoint", str(checkpoint), "--layer", "entities", "--to", str(standalone)])
         python = sys.executable
         servers = {
-            "serve": Server("serve", [python, "-m", "models.serve", "--checkpoint", str(checkpoint), "--no-access-log",
-                                      "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms),
-                                      "--precision", args.precision], work / "serve.log"),
-            "naive": Server("naive", [python, "-m", "bench.serve", "--naive-server", str(standalone),
-                                      "--aggregation", pipeline_aggregation(checkpoint)], work / "naive.log")}
+            "serve": Server(
+                "serve",
+                [
+                    python,
+                    "-m",
+                    "models.serve",
+                    "--checkpoint",
+                    str(checkpoint),
+                    "--no-access-log",
+                    "--max-batch",
+                    str(args.max_batch),
+                    "--max-wait-ms",
+                    str(args.max_wait_ms),
+                    "--precision",
+                    args.precision,
+                ],
+                work / "serve.log",
+            ),
+            "naive": Server(
+                "naive",
+                [
+                    python,
+                    "-m",
+                    "bench.serve",
+                    "--naive-server",
+                    str(standalone),
+                    "--aggregation",
+                    pipeline_aggregation(checkpoint),
+                ],
+                work / "naive.log",
+            ),
+        }
         try:
             for server in servers.values():
                 server.wait()
@@ -238,25 +340,40 @@ def main(argv: list[str] | None = None) -> int:
                 order = list(servers) if index % 2 == 0 else list(servers)[::-1]
                 results[concurrency] = {}
                 for name in order:
-                    results[concurrency][name] = asyncio.run(load(servers[name].base, texts, concurrency,
-                                                                  seconds=args.duration))
+                    results[concurrency][name] = asyncio.run(
+                        load(servers[name].base, texts, concurrency, seconds=args.duration)
+                    )
                     result = results[concurrency][name]
-                    print(f"  concurrency {concurrency}, {name}: {result['texts_per_s']:,.1f} texts/s, "
-                          f"p99 {result['p99_ms']:,.0f} ms, {result['errors']} errors", file=sys.stderr, flush=True)
+                    print(
+                        f"  concurrency {concurrency}, {name}: {result['texts_per_s']:,.1f} texts/s, "
+                        f"p99 {result['p99_ms']:,.0f} ms, {result['errors']} errors",
+                        file=sys.stderr,
+                        flush=True,
+                    )
             memory = {}
             for name, server in servers.items():
                 before = rss_mb(server.process.pid)
                 result = asyncio.run(load(server.base, texts, max(args.concurrency), requests=args.requests))
-                memory[name] = {"rss_before_mb": before, "rss_after_mb": rss_mb(server.process.pid),
-                                "requests": result["requests"], "errors": result["errors"]}
+                memory[name] = {
+                    "rss_before_mb": before,
+                    "rss_after_mb": rss_mb(server.process.pid),
+                    "requests": result["requests"],
+                    "errors": result["errors"],
+                }
             load_after = os.getloadavg()
         finally:
             for server in servers.values():
                 server.stop()
     text = report(results, memory, args, checkpoint, len(texts), command, (load_before, load_after))
     print(text)
-    data = {"checkpoint": str(checkpoint), "results": results, "memory": memory, "machine": machine(),
-            "command": command, "load_average": [load_before, load_after]}
+    data = {
+        "checkpoint": str(checkpoint),
+        "results": results,
+        "memory": memory,
+        "machine": machine(),
+        "command": command,
+        "load_average": [load_before, load_after],
+    }
     print(f"\nwritten: {write_result('serve', text, data, args.results)}", file=sys.stderr)
     return 0
 

@@ -3,6 +3,7 @@
 A corpus is described in configs/corpora.yaml (files, columns per layer, type renames, arguments files),
 so a new corpus or label scheme needs config, not code.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,8 +68,9 @@ def data_root(configured: str | None = None) -> Path:
     return root
 
 
-def read_conll(path: Path, layers: dict[str, int], types: dict[str, dict[str, str]] | None = None,
-               nested: bool = False) -> list[Sentence]:
+def read_conll(
+    path: Path, layers: dict[str, int], types: dict[str, dict[str, str]] | None = None, nested: bool = False
+) -> list[Sentence]:
     """Read a CoNLL file: token then tag columns, whitespace-separated, blank line between sentences.
 
     `layers` maps a layer name to its tag column (1 = first after the token); `types` renames
@@ -111,7 +113,9 @@ def read_conll(path: Path, layers: dict[str, int], types: dict[str, dict[str, st
         needed = max(layers.values()) + 1
         if nested:  # nested annotation (Wojood): inner layers add columns; the ones read must be there
             if len(fields) < needed:
-                raise CorpusError(f"{where}: {len(fields)} columns, but the corpus config reads tag column {needed - 1}")
+                raise CorpusError(
+                    f"{where}: {len(fields)} columns, but the corpus config reads tag column {needed - 1}"
+                )
         elif n_columns is None:
             n_columns = len(fields)
             if n_columns < needed:
@@ -151,20 +155,23 @@ def read_conll_file(path: Path, layers: list[str | None]) -> list[Sentence]:
         text = decode_utf8(path.read_bytes())
     except UnicodeDecodeError as err:
         raise CorpusError(f"{path}: not UTF-8 at byte {err.start}") from None
-    first = next(((number, line.split()) for number, line in enumerate(text.splitlines(), start=1) if line.split()),
-                 None)
+    first = next(
+        ((number, line.split()) for number, line in enumerate(text.splitlines(), start=1) if line.split()), None
+    )
     if first is None:
         raise CorpusError(f"{path}: no sentences")
     number, fields = first
     if len(fields) < len(layers) + 1:
         named = ", ".join(layer or "(skipped)" for layer in layers)
-        raise CorpusError(f"{path}:{number}: {len(fields)} columns, but reading the token and {named} needs "
-                          f"{len(layers) + 1}")
+        raise CorpusError(
+            f"{path}:{number}: {len(fields)} columns, but reading the token and {named} needs {len(layers) + 1}"
+        )
     return read_conll(path, columns)
 
 
-def read_arguments(path: Path, sentences: list[Sentence], roles: tuple[str, ...],
-                   masked: frozenset[int] = frozenset()) -> dict[int, tuple[WordArgument, ...]]:
+def read_arguments(
+    path: Path, sentences: list[Sentence], roles: tuple[str, ...], masked: frozenset[int] = frozenset()
+) -> dict[int, tuple[WordArgument, ...]]:
     """Read an arguments file (JSON lines, see the data README) -> {sentence index: its arguments}.
 
     Only listed sentences are in the result. Every span must be exactly a chunk of its layer in
@@ -188,8 +195,9 @@ def read_arguments(path: Path, sentences: list[Sentence], roles: tuple[str, ...]
             record = json.loads(line)
         except json.JSONDecodeError as err:
             raise CorpusError(f"{where}: not JSON: {err}") from None
-        if not (isinstance(record, dict) and _is_int(record.get("sentence"))
-                and isinstance(record.get("arguments"), list)):
+        if not (
+            isinstance(record, dict) and _is_int(record.get("sentence")) and isinstance(record.get("arguments"), list)
+        ):
             raise CorpusError(f"{where}: not an object with an int `sentence` and a list `arguments`: {line[:200]}")
         index = record["sentence"]
         if not 0 <= index < len(sentences):
@@ -215,26 +223,36 @@ def read_arguments(path: Path, sentences: list[Sentence], roles: tuple[str, ...]
             spans = {}
             for key, layer in (("trigger", TRIGGER_LAYER), ("entity", ENTITY_LAYER)):
                 span = item[key]
-                if not (isinstance(span, list) and len(span) == 2 and all(map(_is_int, span))
-                        and 0 <= span[0] < span[1] <= len(sentence.words)):
-                    raise CorpusError(f"{at}: {key} {span!r} is not a span [start, end) of the sentence's "
-                                      f"{len(sentence.words)} words")
+                if not (
+                    isinstance(span, list)
+                    and len(span) == 2
+                    and all(map(_is_int, span))
+                    and 0 <= span[0] < span[1] <= len(sentence.words)
+                ):
+                    raise CorpusError(
+                        f"{at}: {key} {span!r} is not a span [start, end) of the sentence's {len(sentence.words)} words"
+                    )
                 first, end = span
                 if not any((first, end) == (f, e) for f, e, _ in sentence_chunks[layer]):
                     near = [f"[{f}, {e}) {kind}" for f, e, kind in sentence_chunks[layer] if f < end and first < e]
-                    raise CorpusError(f"{at}: {key} [{first}, {end}) is not a span of the {layer!r} column, which "
-                                      f"has {list(sentence.tags[layer][first:end])} there "
-                                      f"(spans: {', '.join(near) or 'none'})")
+                    raise CorpusError(
+                        f"{at}: {key} [{first}, {end}) is not a span of the {layer!r} column, which "
+                        f"has {list(sentence.tags[layer][first:end])} there "
+                        f"(spans: {', '.join(near) or 'none'})"
+                    )
                 words = " ".join(sentence.words[first:end])
                 if item[f"{key}_text"] != words:
-                    raise CorpusError(f"{at}: {key}_text {item[f'{key}_text']!r} but the sentence has {words!r} "
-                                      f"at [{first}, {end})")
+                    raise CorpusError(
+                        f"{at}: {key}_text {item[f'{key}_text']!r} but the sentence has {words!r} at [{first}, {end})"
+                    )
                 spans[key] = (first, end)
             if item["role"] not in roles:
                 raise CorpusError(f"{at}: unknown role {item['role']!r}; known: {list(roles)}")
             (t_first, t_end), (e_first, e_end) = pair = (spans["trigger"], spans["entity"])
             if pair in pairs:
-                raise CorpusError(f"{at}: trigger [{t_first}, {t_end}) and entity [{e_first}, {e_end}) are linked twice")
+                raise CorpusError(
+                    f"{at}: trigger [{t_first}, {t_end}) and entity [{e_first}, {e_end}) are linked twice"
+                )
             pairs.add(pair)
             arguments.append(WordArgument(spans["trigger"], spans["entity"], item["role"]))
         listed[index] = tuple(arguments)
@@ -280,24 +298,32 @@ def load_split(name: str, root: Path) -> list[Sentence]:
     if arguments:
         lacking = [layer for layer in (TRIGGER_LAYER, ENTITY_LAYER) if layer not in spec["layers"]]
         if lacking:
-            raise CorpusError(f"{corpus} declares an arguments file but its layers lack {lacking} "
-                              f"(arguments link the two; see {CORPORA_FILE})")
+            raise CorpusError(
+                f"{corpus} declares an arguments file but its layers lack {lacking} "
+                f"(arguments link the two; see {CORPORA_FILE})"
+            )
         unlisted = sorted(set(spec["files"]) - set(arguments["files"]))
         if unlisted:
-            raise CorpusError(f"{corpus}: no arguments file for split {unlisted}; every split of a corpus with "
-                              f"arguments needs one (see {CORPORA_FILE})")
+            raise CorpusError(
+                f"{corpus}: no arguments file for split {unlisted}; every split of a corpus with "
+                f"arguments needs one (see {CORPORA_FILE})"
+            )
 
     def read(split_name: str) -> list[Sentence]:
-        sentences = read_conll(root / spec["dir"] / spec["files"][split_name], spec["layers"], spec.get("types"),
-                               spec.get("nested", False))
+        sentences = read_conll(
+            root / spec["dir"] / spec["files"][split_name], spec["layers"], spec.get("types"), spec.get("nested", False)
+        )
         if not arguments:
             return sentences
         # read before any dev carve, so that the file's indices count from the CoNLL file's first sentence
         masked = frozenset(arguments.get("masked", {}).get(split_name, ()))
-        listed = read_arguments(root / spec["dir"] / arguments["files"][split_name], sentences,
-                                tuple(arguments["roles"]), masked)
-        return [replace(sentence, arguments=None if index in masked else listed.get(index, ()))
-                for index, sentence in enumerate(sentences)]
+        listed = read_arguments(
+            root / spec["dir"] / arguments["files"][split_name], sentences, tuple(arguments["roles"]), masked
+        )
+        return [
+            replace(sentence, arguments=None if index in masked else listed.get(index, ()))
+            for index, sentence in enumerate(sentences)
+        ]
 
     if dev and split in ("dev", dev["from"]):
         source = read(dev["from"])

@@ -10,6 +10,7 @@ exactly, as sets per sentence:
 All scores are fractions in 0..1, rounded like eval/metrics.py's, and 0.0 where a ratio has nothing
 to divide by.
 """
+
 from __future__ import annotations
 
 import re
@@ -26,8 +27,9 @@ Span = tuple[int, int, str]  # (first word, end word exclusive, type): an event 
 Item = TypeVar("Item", bound=Hashable)
 
 
-def _as_sets(gold: Sequence[Iterable[Item]], pred: Sequence[Iterable[Item]],
-             what: str) -> list[tuple[set[Item], set[Item]]]:
+def _as_sets(
+    gold: Sequence[Iterable[Item]], pred: Sequence[Iterable[Item]], what: str
+) -> list[tuple[set[Item], set[Item]]]:
     """Per sentence (gold set, predicted set).
 
     Inputs come from the harness, sentence-aligned and free of repeats; a misalignment or a repeat is a
@@ -71,8 +73,7 @@ def _links(arguments: set[WordArgument], index: int, side: str) -> set[tuple[tup
     return links
 
 
-def argument_scores(gold: Sequence[Iterable[WordArgument]],
-                    pred: Sequence[Iterable[WordArgument]]) -> dict[str, Any]:
+def argument_scores(gold: Sequence[Iterable[WordArgument]], pred: Sequence[Iterable[WordArgument]]) -> dict[str, Any]:
     """Labelled and identification micro P/R/F1 over all sentences, and labelled P/R/F1 per role.
 
     `gold` and `pred` hold one collection of arguments per sentence, aligned. Returns a JSON-serialisable
@@ -81,19 +82,26 @@ def argument_scores(gold: Sequence[Iterable[WordArgument]],
     predictions (a role that is only ever predicted scores 0 with support 0).
     """
     pairs = _as_sets(gold, pred, "argument")
-    unlabelled = [(_links(gold_set, index, "gold"), _links(pred_set, index, "predicted"))
-                  for index, (gold_set, pred_set) in enumerate(pairs)]
+    unlabelled = [
+        (_links(gold_set, index, "gold"), _links(pred_set, index, "predicted"))
+        for index, (gold_set, pred_set) in enumerate(pairs)
+    ]
     gold_roles = Counter(a.role for gold_set, _ in pairs for a in gold_set)
     pred_roles = Counter(a.role for _, pred_set in pairs for a in pred_set)
     correct_roles = Counter(a.role for gold_set, pred_set in pairs for a in gold_set & pred_set)
-    per_role = {role: {**_prf(correct_roles[role], gold_roles[role], pred_roles[role]), "support": gold_roles[role]}
-                for role in sorted(gold_roles | pred_roles)}
+    per_role = {
+        role: {**_prf(correct_roles[role], gold_roles[role], pred_roles[role]), "support": gold_roles[role]}
+        for role in sorted(gold_roles | pred_roles)
+    }
     return {"labelled": _micro(pairs), "identification": _micro(unlabelled), "per_role": per_role}
 
 
-def event_accuracy(gold_events: Sequence[Iterable[Span]], pred_events: Sequence[Iterable[Span]],
-                   gold_arguments: Sequence[Iterable[WordArgument]],
-                   pred_arguments: Sequence[Iterable[WordArgument]]) -> dict[str, Any]:
+def event_accuracy(
+    gold_events: Sequence[Iterable[Span]],
+    pred_events: Sequence[Iterable[Span]],
+    gold_arguments: Sequence[Iterable[WordArgument]],
+    pred_arguments: Sequence[Iterable[WordArgument]],
+) -> dict[str, Any]:
     """The share of gold events a reader would find fully right: {"events", "correct", "accuracy"}.
 
     A gold event (first, end, subtype) is right when a predicted trigger has its span and subtype and the
@@ -102,16 +110,18 @@ def event_accuracy(gold_events: Sequence[Iterable[Span]], pred_events: Sequence[
     this: an event with one of its four arguments wrong still earns 3 of 4 there, and nothing here.
     """
     if len(gold_events) != len(gold_arguments):
-        raise ValueError(f"number of sentences differs: gold events have {len(gold_events)}, "
-                         f"gold arguments {len(gold_arguments)}")
+        raise ValueError(
+            f"number of sentences differs: gold events have {len(gold_events)}, gold arguments {len(gold_arguments)}"
+        )
     events = _as_sets(gold_events, pred_events, "event")
     arguments = _as_sets(gold_arguments, pred_arguments, "argument")
     correct = 0
     for (gold_set, pred_set), (gold_args, pred_args) in zip(events, arguments):
         for first, end, _ in gold_set & pred_set:
             trigger = (first, end)
-            if ({(a.entity, a.role) for a in gold_args if a.trigger == trigger}
-                    == {(a.entity, a.role) for a in pred_args if a.trigger == trigger}):
+            if {(a.entity, a.role) for a in gold_args if a.trigger == trigger} == {
+                (a.entity, a.role) for a in pred_args if a.trigger == trigger
+            }:
                 correct += 1
     n_events = sum(len(gold_set) for gold_set, _ in events)
     return {"events": n_events, "correct": correct, "accuracy": _round(correct / n_events if n_events else 0.0)}
@@ -131,8 +141,14 @@ def _gap(trigger: tuple[int, int], span: Span) -> int:
     return trigger[0] - span[1] if span[1] <= trigger[0] else span[0] - trigger[1]
 
 
-def rule_arguments(words: Sequence[str], events: Iterable[Span], entities: Iterable[Span], *,
-                   place_window: int = PLACE_WINDOW, role_window: int = ROLE_WINDOW) -> list[WordArgument]:
+def rule_arguments(
+    words: Sequence[str],
+    events: Iterable[Span],
+    entities: Iterable[Span],
+    *,
+    place_window: int = PLACE_WINDOW,
+    role_window: int = ROLE_WINDOW,
+) -> list[WordArgument]:
     """The arguments a first rule-based attempt finds in one sentence, for comparison with the model.
 
     For each trigger, counting the words strictly between it and an entity:
@@ -153,10 +169,14 @@ def rule_arguments(words: Sequence[str], events: Iterable[Span], entities: Itera
     found = []
     for first, end, _ in events:
         trigger = (first, end)
-        found += [WordArgument(trigger, span[:2], "Place")
-                  for span in entities if span[2] == "LOC" and 0 <= _gap(trigger, span) <= place_window]
-        actors = [span for span in entities
-                  if span[2] in ("PERS", "ORG", "MISC") and 0 <= _gap(trigger, span) <= role_window]
+        found += [
+            WordArgument(trigger, span[:2], "Place")
+            for span in entities
+            if span[2] == "LOC" and 0 <= _gap(trigger, span) <= place_window
+        ]
+        actors = [
+            span for span in entities if span[2] in ("PERS", "ORG", "MISC") and 0 <= _gap(trigger, span) <= role_window
+        ]
         before = [span for span in actors if span[1] <= first]
         after = [span for span in actors if span[0] >= end]
         if before:
@@ -183,11 +203,20 @@ def _summary(scores: dict[str, Any]) -> str:
 
 def _rows(scores: dict[str, Any]) -> list[tuple[str, ...]]:
     """(role, P, R, F1, support) per role, then the labelled micro row; percentages as text."""
-    rows = [(role, _pct(row["precision"]), _pct(row["recall"]), _pct(row["f1"]), str(row["support"]))
-            for role, row in scores["per_role"].items()]
+    rows = [
+        (role, _pct(row["precision"]), _pct(row["recall"]), _pct(row["f1"]), str(row["support"]))
+        for role, row in scores["per_role"].items()
+    ]
     labelled = scores["labelled"]
-    rows.append(("micro avg", _pct(labelled["precision"]), _pct(labelled["recall"]), _pct(labelled["f1"]),
-                 str(labelled["n_gold"])))
+    rows.append(
+        (
+            "micro avg",
+            _pct(labelled["precision"]),
+            _pct(labelled["recall"]),
+            _pct(labelled["f1"]),
+            str(labelled["n_gold"]),
+        )
+    )
     return rows
 
 
@@ -198,9 +227,14 @@ def format_argument_scores(name: str, scores: dict[str, Any], markdown: bool) ->
     """
     rows = _rows(scores)
     if markdown:
-        lines = [f"## {name}", "", _summary(scores) + ".", "",
-                 "| " + " | ".join(_HEADER) + " |",
-                 "|---|" + "---:|" * (len(_HEADER) - 1)]
+        lines = [
+            f"## {name}",
+            "",
+            _summary(scores) + ".",
+            "",
+            "| " + " | ".join(_HEADER) + " |",
+            "|---|" + "---:|" * (len(_HEADER) - 1),
+        ]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         return "\n".join(lines) + "\n"
     width = max(len(row[0]) for row in [_HEADER, *rows])

@@ -4,6 +4,7 @@ Every figure comes from one implementation, the `evaluate` metric in eval/taggin
 explains the two seqeval modes); training's dev F1, `python -m eval` and the benchmarks all score through it.
 All scores are fractions in 0..1.
 """
+
 from __future__ import annotations
 
 import functools
@@ -49,6 +50,7 @@ def score_layer(gold: Tags, pred: Tags) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- event triggers
 
+
 def _map_types(sentences: Tags, rename: Callable[[str], str]) -> list[list[str]]:
     """Rewrite the type of every B-/I- tag, keeping the prefix, so the metric scores a coarser task."""
     return [[tag if tag == "O" else f"{tag[:2]}{rename(tag[2:])}" for tag in tags] for tags in sentences]
@@ -56,8 +58,11 @@ def _map_types(sentences: Tags, rename: Callable[[str], str]) -> list[list[str]]
 
 def _strict_micro(gold: Tags, pred: Tags) -> dict[str, float]:
     scores = score_layer(gold, pred)
-    return {"precision": scores["strict_micro_precision"], "recall": scores["strict_micro_recall"],
-            "f1": scores["strict_micro_f1"]}
+    return {
+        "precision": scores["strict_micro_precision"],
+        "recall": scores["strict_micro_recall"],
+        "f1": scores["strict_micro_f1"],
+    }
 
 
 def trigger_scores(gold: Tags, pred: Tags) -> dict[str, dict[str, float]]:
@@ -89,6 +94,7 @@ def trigger_scores(gold: Tags, pred: Tags) -> dict[str, dict[str, float]]:
 
 # ---------------------------------------------------------------- reports
 
+
 def _pct(value: float) -> str:
     return f"{100 * value:.2f}"
 
@@ -109,10 +115,19 @@ def _rows(scores: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
     rows = []
     for kind, row in scores["per_type"].items():
         strict_f1 = _pct(strict[kind]["f1"]) if kind in strict else "-"
-        rows.append((kind, _pct(row["precision"]), _pct(row["recall"]), _pct(row["f1"]), strict_f1,
-                     str(row["support"])))
-    rows.append(("micro avg", _pct(scores["micro_precision"]), _pct(scores["micro_recall"]),
-                 _pct(scores["micro_f1"]), _pct(scores["strict_micro_f1"]), str(scores["n_gold_spans"])))
+        rows.append(
+            (kind, _pct(row["precision"]), _pct(row["recall"]), _pct(row["f1"]), strict_f1, str(row["support"]))
+        )
+    rows.append(
+        (
+            "micro avg",
+            _pct(scores["micro_precision"]),
+            _pct(scores["micro_recall"]),
+            _pct(scores["micro_f1"]),
+            _pct(scores["strict_micro_f1"]),
+            str(scores["n_gold_spans"]),
+        )
+    )
     return rows
 
 
@@ -132,9 +147,14 @@ def format_table(name: str, scores: dict[str, Any]) -> str:
 
 def format_markdown(name: str, scores: dict[str, Any], heading: str = "##") -> str:
     """The same report as a Markdown section: `## name` (or another `heading`), a summary line, a per-type table."""
-    lines = [f"{heading} {name}", "", _summary(scores) + ".", "",
-             "| " + " | ".join(_HEADER) + " |",
-             "|---|" + "---:|" * (len(_HEADER) - 1)]
+    lines = [
+        f"{heading} {name}",
+        "",
+        _summary(scores) + ".",
+        "",
+        "| " + " | ".join(_HEADER) + " |",
+        "|---|" + "---:|" * (len(_HEADER) - 1),
+    ]
     for kind, *cells in _rows(scores):
         # A `|` in a type name would split the Markdown cell.
         lines.append("| " + " | ".join([kind.replace("|", "\\|"), *cells]) + " |")

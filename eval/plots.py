@@ -3,6 +3,7 @@
 Figures are built with matplotlib's object API and rendered by its Agg backend (no pyplot, no display,
 no global state), so plotting works on a headless machine and inside tests.
 """
+
 from __future__ import annotations
 
 import csv
@@ -37,10 +38,12 @@ def plot_per_type_f1(scores: dict, title: str, path: Path) -> Path:
     axes.barh(positions, values, color="#4c72b0")
     for position, value in zip(positions, values):
         axes.text(value + 1, position, f"{value:.1f}", va="center", fontsize=8)
-    axes.axvline(100 * scores["micro_f1"], color="#c44e52", linestyle="--",
-                 label=f"micro F1 {100 * scores['micro_f1']:.1f}")
-    axes.axvline(100 * scores["macro_f1"], color="#55a868", linestyle=":",
-                 label=f"macro F1 {100 * scores['macro_f1']:.1f}")
+    axes.axvline(
+        100 * scores["micro_f1"], color="#c44e52", linestyle="--", label=f"micro F1 {100 * scores['micro_f1']:.1f}"
+    )
+    axes.axvline(
+        100 * scores["macro_f1"], color="#55a868", linestyle=":", label=f"macro F1 {100 * scores['macro_f1']:.1f}"
+    )
     axes.set_yticks(positions, names, fontsize=8)
     axes.invert_yaxis()
     axes.set_xlim(0, 108)
@@ -61,8 +64,15 @@ def plot_confusion(rows: list[str], columns: list[str], counts: np.ndarray, titl
     for row in range(counts.shape[0]):
         for column in range(counts.shape[1]):
             if counts[row, column]:
-                axes.text(column, row, str(counts[row, column]), ha="center", va="center", fontsize=8,
-                          color="white" if shares[row, column] > 0.6 else "black")
+                axes.text(
+                    column,
+                    row,
+                    str(counts[row, column]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if shares[row, column] > 0.6 else "black",
+                )
     axes.set_xticks(range(len(columns)), columns, rotation=45, ha="right", fontsize=8)
     axes.set_yticks(range(len(rows)), rows, fontsize=8)
     axes.set_xlabel("predicted span")
@@ -75,8 +85,10 @@ def plot_confusion(rows: list[str], columns: list[str], counts: np.ndarray, titl
 def read_log(log_csv: Path) -> list[dict[str, float]]:
     """The Trainer log rows of a run's log.csv, empty cells dropped, values as floats."""
     with Path(log_csv).open(encoding="utf-8", newline="") as handle:
-        return [{key: float(value) for key, value in row.items() if value not in ("", None)}
-                for row in csv.DictReader(handle)]
+        return [
+            {key: float(value) for key, value in row.items() if value not in ("", None)}
+            for row in csv.DictReader(handle)
+        ]
 
 
 def plot_training_curves(log_csv: Path, path: Path, title: str = "training") -> Path | None:

@@ -11,6 +11,7 @@ present in gold or predictions gets one outcome:
 A boundary error (the spans overlap but differ) is one missed plus one spurious span: exactly what it
 costs in seqeval's recall and precision, so these counts add up to the reported F1.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -50,12 +51,15 @@ def match_spans(gold_tags: Sequence[str], predicted_tags: Sequence[str]) -> list
     # Spans of one layer never overlap, so their boundaries identify them.
     gold = {(first, end): kind for first, end, kind in chunks(list(gold_tags))}
     predicted = {(first, end): kind for first, end, kind in chunks(list(predicted_tags))}
-    return [SpanMatch(first, end, gold.get((first, end)), predicted.get((first, end)))
-            for first, end in sorted(gold.keys() | predicted.keys())]
+    return [
+        SpanMatch(first, end, gold.get((first, end)), predicted.get((first, end)))
+        for first, end in sorted(gold.keys() | predicted.keys())
+    ]
 
 
-def confusion_matrix(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]],
-                     types: Sequence[str]) -> tuple[list[str], list[str], np.ndarray]:
+def confusion_matrix(
+    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]], types: Sequence[str]
+) -> tuple[list[str], list[str], np.ndarray]:
     """Span-level type confusion: rows are gold types then "spurious", columns predicted types then "missed".
 
     Gold and predicted spans with the same boundaries count in (gold type, predicted type); a gold span
@@ -64,8 +68,11 @@ def confusion_matrix(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence
     counts, as seqeval counts them. `types` fixes the order; types outside it are appended.
     """
     order = list(dict.fromkeys(types))
-    pairs = [match for gold_tags, predicted_tags in zip(gold, predicted, strict=True)
-             for match in match_spans(gold_tags, predicted_tags)]
+    pairs = [
+        match
+        for gold_tags, predicted_tags in zip(gold, predicted, strict=True)
+        for match in match_spans(gold_tags, predicted_tags)
+    ]
     for match in pairs:
         for kind in (match.gold, match.predicted):
             if kind is not None and kind not in order:

@@ -14,6 +14,7 @@ Two seqeval modes are reported side by side:
 All scores are fractions in 0..1, rounded to 6 digits; nothing here reimplements chunking, every figure
 comes from seqeval. eval/metrics.py is the project's way in (`score_layer`, `trigger_scores`).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -27,8 +28,10 @@ from seqeval.scheme import IOB2, Entities
 from eval.metrics import _round
 from models.labels import TagError, split_tag
 
-_DESCRIPTION = ("seqeval span scores of one IOB2 tagging layer: micro precision, recall and F1 in default "
-                "(conlleval) and strict IOB2 mode, macro F1, per-type rows in both modes, span and word counts.")
+_DESCRIPTION = (
+    "seqeval span scores of one IOB2 tagging layer: micro precision, recall and F1 in default "
+    "(conlleval) and strict IOB2 mode, macro F1, per-type rows in both modes, span and word counts."
+)
 _INPUTS = """
 Args:
     references: gold sentences, each a list of tags (`O`, `B-TYPE` or `I-TYPE`).
@@ -54,13 +57,12 @@ def _check(references: Any, predictions: Any, first: int) -> None:
     if references is None or predictions is None:
         raise ValueError("both references (gold) and predictions are needed")
     if len(references) != len(predictions):
-        raise ValueError(f"number of sentences differs: gold has {len(references)}, "
-                         f"predictions have {len(predictions)}")
+        raise ValueError(
+            f"number of sentences differs: gold has {len(references)}, predictions have {len(predictions)}"
+        )
     for index, (gold_tags, pred_tags) in enumerate(zip(references, predictions), start=first):
         if len(gold_tags) != len(pred_tags):
-            raise ValueError(
-                f"sentence {index}: gold has {len(gold_tags)} tags but predictions have {len(pred_tags)}"
-            )
+            raise ValueError(f"sentence {index}: gold has {len(gold_tags)} tags but predictions have {len(pred_tags)}")
         for side, tags in (("gold", gold_tags), ("predicted", pred_tags)):
             for position, tag in enumerate(tags):
                 # seqeval would only warn (default mode) or raise an obscure error (strict mode).
@@ -85,8 +87,7 @@ def _mode_scores(gold: list[list[str]], pred: list[list[str]], strict: bool) -> 
     if n_gold == 0 and n_pred == 0:
         # seqeval's report averages over an empty type list (numpy warns and gives NaN);
         # with nothing to find and nothing found there is simply nothing to score.
-        return {"precision": 0.0, "recall": 0.0, "f1": 0.0, "macro_f1": 0.0, "per_type": {},
-                "n_gold": 0, "n_pred": 0}
+        return {"precision": 0.0, "recall": 0.0, "f1": 0.0, "macro_f1": 0.0, "per_type": {}, "n_gold": 0, "n_pred": 0}
 
     options: dict[str, Any] = {"mode": "strict", "scheme": IOB2} if strict else {}
     # zero_division=0: a type with no predictions (or no gold) scores 0 without a warning per call.

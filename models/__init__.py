@@ -1,4 +1,5 @@
 """Everything inference needs: labels, Arabic text handling, the model, checkpoints and the Tagger."""
+
 import importlib
 from typing import TYPE_CHECKING
 

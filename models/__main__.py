@@ -1,4 +1,8 @@
-"""Tag raw Arabic text with a checkpoint: python -m models --checkpoint DIR FILE... [--out OUT.jsonl] [--html OUT.html]"""
+"""Tag raw Arabic text with a checkpoint:
+
+python -m models --checkpoint DIR FILE... [--out OUT.jsonl] [--html OUT.html]
+"""
+
 from __future__ import annotations
 
 import argparse
@@ -69,7 +73,7 @@ def read_inputs(paths: list[Path]) -> list[tuple[str, str]]:
             except json.JSONDecodeError as err:
                 raise InputError(f"{path}:{line_number}: invalid JSON: {err.msg}") from None
             if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise InputError(f"{path}:{line_number}: expected an object with a string \"text\" field")
+                raise InputError(f'{path}:{line_number}: expected an object with a string "text" field')
             documents.append((str(record.get("id", f"{path}:{line_number}")), record["text"]))
     return documents
 
@@ -92,13 +96,14 @@ def to_conll(document_id: str, doc: Doc, layers: list[str]) -> str:
         tags = [OUTSIDE] * len(words)
         for span in doc.layer(layer):
             first, last = first_at[span.start], last_at[span.end]
-            tags[first:last + 1] = [f"B-{span.label}"] + [f"I-{span.label}"] * (last - first)
+            tags[first : last + 1] = [f"B-{span.label}"] + [f"I-{span.label}"] * (last - first)
         columns.append(iter(tags))
     # one line whatever the id holds: a JSONL id may carry tabs or newlines
     blocks = [f"{DOCUMENT_START} {' '.join(document_id.split())}\n"]
     for sentence in sentences:
-        blocks.append("".join("\t".join([word.text, *(next(column) for column in columns)]) + "\n"
-                              for word in sentence))
+        blocks.append(
+            "".join("\t".join([word.text, *(next(column) for column in columns)]) + "\n" for word in sentence)
+        )
     return "\n".join(blocks) + "\n"
 
 
@@ -114,10 +119,13 @@ def show(document_id: str, doc: Doc, layers: list[str]) -> str:
     carry the columns after it out of line."""
     spans = [span for layer in layers for span in doc.layer(layer)]
     participants = [argument for span in spans for argument in doc.arguments_of(span)]
-    label_width = max([*(len(span.label) for span in spans),
-                       *(len(ROLE_INDENT + argument.role) for argument in participants)], default=0)
-    offsets_width = max((len(offsets(span)) for span in [*spans, *(argument.entity for argument in participants)]),
-                        default=0)
+    label_width = max(
+        [*(len(span.label) for span in spans), *(len(ROLE_INDENT + argument.role) for argument in participants)],
+        default=0,
+    )
+    offsets_width = max(
+        (len(offsets(span)) for span in [*spans, *(argument.entity for argument in participants)]), default=0
+    )
 
     def row(label: str, span: Span, score: float) -> str:
         return f"   {label:<{label_width}}  {offsets(span):<{offsets_width}}  {score:.2f}  {span.text}"
@@ -128,8 +136,9 @@ def show(document_id: str, doc: Doc, layers: list[str]) -> str:
         lines.append(f"-- {layer}: {len(layer_spans)}")
         for span in layer_spans:
             lines.append(row(span.label, span, span.score))
-            lines.extend(row(ROLE_INDENT + argument.role, argument.entity, argument.score)
-                         for argument in doc.arguments_of(span))
+            lines.extend(
+                row(ROLE_INDENT + argument.role, argument.entity, argument.score) for argument in doc.arguments_of(span)
+            )
     return "\n".join(lines)
 
 
@@ -138,29 +147,51 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m models",
         description="Tag raw Arabic text: each input .txt file is one document, each line of a .jsonl file one "
-                    "{\"text\": ..., \"id\": ...} record. Writes JSONL, one record per document with its spans "
-                    "per layer (text, label, character offsets start/end into the record's \"text\" field, "
-                    "which is the input without a leading byte order mark (BOM), and score) and, for a "
-                    "checkpoint with roles, \"arguments\": each {event, entity, role, score}, its event and entity "
-                    "written as in the layers' lists; with --html also a self-contained HTML page of the "
-                    "articles, right to left, spans coloured by type, each event with its participants.")
+        '{"text": ..., "id": ...} record. Writes JSONL, one record per document with its spans '
+        'per layer (text, label, character offsets start/end into the record\'s "text" field, '
+        "which is the input without a leading byte order mark (BOM), and score) and, for a "
+        'checkpoint with roles, "arguments": each {event, entity, role, score}, its event and entity '
+        "written as in the layers' lists; with --html also a self-contained HTML page of the "
+        "articles, right to left, spans coloured by type, each event with its participants.",
+    )
     parser.add_argument("inputs", nargs="+", type=Path, help=".txt or .jsonl files, or - for standard input")
-    parser.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint folder, e.g. runs/e5-small-offline/model")
+    parser.add_argument(
+        "--checkpoint", required=True, type=Path, help="a checkpoint folder, e.g. runs/e5-small-offline/model"
+    )
     parser.add_argument("--out", type=Path, default=None, help="output file, JSONL or CoNLL (default: standard output)")
-    parser.add_argument("--format", choices=["jsonl", "conll"], default="jsonl",
-                        help="jsonl: one record per document with spans per layer; conll: a \"# columns: token "
-                             "LAYER...\" line, then per document \"-DOCSTART- ID\" and a blank line, then "
-                             "word<TAB>tag per layer, a blank line after each sentence")
-    parser.add_argument("--html", type=Path, default=None,
-                        help="also write the tagged documents as one self-contained HTML page (no network needed)")
-    parser.add_argument("--show", action="store_true",
-                        help="also print the spans readably, each event with its participants (to standard error "
-                             "with no --out)")
-    parser.add_argument("--batch-size", type=int, default=32, help="windows (sentences, or parts of long ones) per forward pass (default: 32)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="auto (default): bf16 where the CPU has AMX or AVX512-BF16 or on a GPU, else fp32; "
-                             "fp32: exact; bf16: about 2x faster on such CPUs, same F1 in bench.inference; "
-                             "int8: faster still, about 3 F1 points lower")
+    parser.add_argument(
+        "--format",
+        choices=["jsonl", "conll"],
+        default="jsonl",
+        help='jsonl: one record per document with spans per layer; conll: a "# columns: token '
+        'LAYER..." line, then per document "-DOCSTART- ID" and a blank line, then '
+        "word<TAB>tag per layer, a blank line after each sentence",
+    )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        default=None,
+        help="also write the tagged documents as one self-contained HTML page (no network needed)",
+    )
+    parser.add_argument(
+        "--show",
+        action="store_true",
+        help="also print the spans readably, each event with its participants (to standard error with no --out)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        help="windows (sentences, or parts of long ones) per forward pass (default: 32)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto (default): bf16 where the CPU has AMX or AVX512-BF16 or on a GPU, else fp32; "
+        "fp32: exact; bf16: about 2x faster on such CPUs, same F1 in bench.inference; "
+        "int8: faster still, about 3 F1 points lower",
+    )
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -173,11 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     layers = list(tagger.layers)
     docs = tagger.tag([text for _, text in documents])
     if args.format == "conll":
-        output = conll_header(layers) + "".join(to_conll(document_id, doc, layers)
-                                                for (document_id, _), doc in zip(documents, docs))
+        output = conll_header(layers) + "".join(
+            to_conll(document_id, doc, layers) for (document_id, _), doc in zip(documents, docs)
+        )
     else:
-        records = (to_record(document_id, doc, layers, arguments=bool(tagger.roles))
-                   for (document_id, _), doc in zip(documents, docs))
+        records = (
+            to_record(document_id, doc, layers, arguments=bool(tagger.roles))
+            for (document_id, _), doc in zip(documents, docs)
+        )
         output = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
     if args.out:
         with user_path(args.out):
@@ -188,10 +222,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.html:
         participants = ", over an event for its participants" if tagger.roles else ""
         with user_path(args.html):
-            write_docs_html(args.html, list(zip([document_id for document_id, _ in documents], docs)),
-                            tagger.layers, title=f"Tagged with {args.checkpoint}",
-                            note=f"{len(docs)} documents; hover over a span for its score{participants}.",
-                            arguments=bool(tagger.roles))
+            write_docs_html(
+                args.html,
+                list(zip([document_id for document_id, _ in documents], docs)),
+                tagger.layers,
+                title=f"Tagged with {args.checkpoint}",
+                note=f"{len(docs)} documents; hover over a span for its score{participants}.",
+                arguments=bool(tagger.roles),
+            )
     # with no --out, standard output carries the tags: everything else goes to standard error
     report = sys.stdout if args.out else sys.stderr
     if args.show:

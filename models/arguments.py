@@ -6,9 +6,10 @@ vector per span (the mean of the span's pieces' hidden states, as a word's are p
 product, the mean of the words between them (what links them: a preposition, a verb, a comma
 before another clause), and embeddings of the trigger's subtype, the entity's type, the signed
 word distance between them (bucketed) and how many other entities and triggers lie between them
-(the nearest name before a verb is its doer far more often than one behind another name). It reads the encoder output the tagging heads read: one pass
-gives all.
+(the nearest name before a verb is its doer far more often than one behind another name). It reads the
+encoder output the tagging heads read: one pass gives all.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ MOST_BETWEEN = 3  # other entities (or triggers) between a pair's spans are coun
 @dataclass(frozen=True, order=True)
 class WordArgument:
     """One argument of one sentence, in word indices."""
+
     trigger: tuple[int, int]  # [first, end) of the trigger span
     entity: tuple[int, int]  # [first, end) of the entity span
     role: str
@@ -68,15 +70,31 @@ def gap(trigger_start, trigger_end, entity_start, entity_end):
 
 
 # columns of a pair row (train/features.py builds them, ArgumentHead.forward_pairs reads them)
-PAIR_COLUMNS = ("trigger_start", "trigger_end", "entity_start", "entity_end",  # piece positions in the window
-                "subtype", "entity_type", "distance", "entities_between", "triggers_between")  # feature ids
+PAIR_COLUMNS = (
+    "trigger_start",
+    "trigger_end",
+    "entity_start",
+    "entity_end",  # piece positions in the window
+    "subtype",
+    "entity_type",
+    "distance",
+    "entities_between",
+    "triggers_between",
+)  # feature ids
 
 
 class ArgumentHead(nn.Module):
     """Role logits (none, then one per role) of (trigger, entity) pairs."""
 
-    def __init__(self, hidden_size: int, n_subtypes: int, n_entity_types: int, roles: list[str],
-                 dropout: float = 0.1, feature_size: int = 32):
+    def __init__(
+        self,
+        hidden_size: int,
+        n_subtypes: int,
+        n_entity_types: int,
+        roles: list[str],
+        dropout: float = 0.1,
+        feature_size: int = 32,
+    ):
         super().__init__()
         self.roles = list(roles)
         self.subtype = nn.Embedding(n_subtypes, feature_size)
@@ -89,18 +107,25 @@ class ArgumentHead(nn.Module):
         self.out = nn.Linear(hidden_size, 1 + len(self.roles))
 
     @classmethod
-    def for_layers(cls, hidden_size: int, layers: dict[str, list[str]], roles: list[str], dropout: float = 0.1
-                   ) -> "ArgumentHead":
+    def for_layers(
+        cls, hidden_size: int, layers: dict[str, list[str]], roles: list[str], dropout: float = 0.1
+    ) -> ArgumentHead:
         """The head for a model's layers (their BIO labels): one embedding per event subtype and entity type."""
-        return cls(hidden_size, len(types_of(layers[TRIGGER_LAYER])), len(types_of(layers[ENTITY_LAYER])), roles,
-                   dropout)
+        return cls(
+            hidden_size, len(types_of(layers[TRIGGER_LAYER])), len(types_of(layers[ENTITY_LAYER])), roles, dropout
+        )
 
-    def score(self, trigger: torch.Tensor, entity: torch.Tensor, between: torch.Tensor, ids: torch.Tensor
-              ) -> torch.Tensor:
+    def score(
+        self, trigger: torch.Tensor, entity: torch.Tensor, between: torch.Tensor, ids: torch.Tensor
+    ) -> torch.Tensor:
         """Logits (..., 1 + roles) from the vectors (..., size) of the two spans and of what lies between them,
         and the pairs' feature ids (..., 5: the PAIR_COLUMNS from subtype on)."""
-        embedded = [table(ids[..., column]) for column, table in enumerate(
-            (self.subtype, self.entity_type, self.distance, self.entities_between, self.triggers_between))]
+        embedded = [
+            table(ids[..., column])
+            for column, table in enumerate(
+                (self.subtype, self.entity_type, self.distance, self.entities_between, self.triggers_between)
+            )
+        ]
         features = torch.cat([trigger, entity, trigger * entity, between, *embedded], -1)
         return self.out(self.dropout(nn.functional.gelu(self.hidden(features))))
 
@@ -115,8 +140,9 @@ class ArgumentHead(nn.Module):
 Mention = tuple[int, int, str]  # a span of one sentence: first word, end word (exclusive), label
 
 
-def candidate_pairs(triggers: list[Mention], entities: list[Mention], subtypes: list[str], entity_types: list[str]
-                    ) -> list[tuple[Mention, Mention, tuple[int, ...]]]:
+def candidate_pairs(
+    triggers: list[Mention], entities: list[Mention], subtypes: list[str], entity_types: list[str]
+) -> list[tuple[Mention, Mention, tuple[int, ...]]]:
     """Every (trigger, entity) pair of one sentence with its feature ids (PAIR_COLUMNS from subtype on): the pairs
     the argument head scores, from gold spans in training and from predicted ones at inference."""
     subtype_ids = {label: index for index, label in enumerate(subtypes)}
@@ -129,8 +155,17 @@ def candidate_pairs(triggers: list[Mention], entities: list[Mention], subtypes: 
     for trigger in triggers:
         for entity in entities:
             start, end = gap(trigger[0], trigger[1], entity[0], entity[1])
-            pairs.append((trigger, entity, (subtype_ids[trigger[2]], type_ids[entity[2]],
-                                            distance_bucket(trigger[0], entity[0]), between(entities, start, end),
-                                            between(triggers, start, end))))
+            pairs.append(
+                (
+                    trigger,
+                    entity,
+                    (
+                        subtype_ids[trigger[2]],
+                        type_ids[entity[2]],
+                        distance_bucket(trigger[0], entity[0]),
+                        between(entities, start, end),
+                        between(triggers, start, end),
+                    ),
+                )
+            )
     return pairs
-

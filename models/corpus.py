@@ -20,6 +20,7 @@ atomic rename. Killed anywhere, the same command truncates each shard to its com
 the committed line, so no document is lost or written twice. job.json pins the inputs and the number of
 processes a folder was started with; run the same command to finish it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,9 +53,11 @@ class UserError(ValueError):
 
 # ------------------------------------------------------------------------------------------- reading
 
+
 @dataclass(frozen=True)
 class Unit:
     """One line of the inputs: a JSONL line (raw bytes) or a whole other file (raw None, read by its owner)."""
+
     position: int  # over all inputs, in order: decides which process owns it
     file: str
     line: int
@@ -94,8 +97,10 @@ def read_units(files: list[Path]) -> Iterator[tuple[Unit, int]]:
 
 
 # {"id": first, the usual layout: the id without parsing the whole line
-_LEADING_ID = re.compile(rb'[ \t\r\n]*\{[ \t\r\n]*"id"[ \t\r\n]*:[ \t\r\n]*("(?:[^"\\]|\\.)*"|-?(?:0|[1-9][0-9]*))'
-                         rb'[ \t\r\n]*[,}]')
+_LEADING_ID = re.compile(
+    rb'[ \t\r\n]*\{[ \t\r\n]*"id"[ \t\r\n]*:[ \t\r\n]*("(?:[^"\\]|\\.)*"|-?(?:0|[1-9][0-9]*))'
+    rb"[ \t\r\n]*[,}]"
+)
 
 
 def valid_id(value) -> bool:
@@ -136,8 +141,11 @@ def parse_unit(unit: Unit, claimed) -> tuple[object, str] | None:
     try:
         line = decode_utf8(unit.raw)
     except UnicodeDecodeError as err:
-        hint = (" (Arabic text saved as Windows-1256? convert the file: iconv -f cp1256 -t utf-8)"
-                if looks_like_cp1256(unit.raw, err.start) else "")
+        hint = (
+            " (Arabic text saved as Windows-1256? convert the file: iconv -f cp1256 -t utf-8)"
+            if looks_like_cp1256(unit.raw, err.start)
+            else ""
+        )
         raise BadLine(f"not UTF-8 at byte offset {err.start} of the line{hint}") from None
     if not line.strip():
         return None
@@ -202,6 +210,7 @@ class SeenIds:
 
 # ------------------------------------------------------------------------------------------- state
 
+
 def shard_name(process: int, processes: int, kind: str, suffix: str) -> str:
     return f"{kind}-{process:05d}-of-{processes:05d}{suffix}"
 
@@ -239,8 +248,10 @@ def check_job(out: Path, job: dict) -> bool:
     before = json.loads(path.read_text(encoding="utf-8"))
     if before != job:
         changed = [key for key in job if before.get(key) != job[key]]
-        raise UserError(f"{out} holds a job started with other {' and '.join(changed)} (see {path}): rerun it "
-                        f"with the same command and number of processes, or give another --output")
+        raise UserError(
+            f"{out} holds a job started with other {' and '.join(changed)} (see {path}): rerun it "
+            f"with the same command and number of processes, or give another --output"
+        )
     return True
 
 
@@ -289,9 +300,16 @@ class Progress:
 
     def to_json(self) -> bytes:
         counts = self.counts
-        return json.dumps({"position": self.position, "shard_bytes": self.shard_bytes,
-                           "errors_bytes": self.errors_bytes, "done": self.done,
-                           "counts": {**counts.__dict__}}, ensure_ascii=False).encode("utf-8")
+        return json.dumps(
+            {
+                "position": self.position,
+                "shard_bytes": self.shard_bytes,
+                "errors_bytes": self.errors_bytes,
+                "done": self.done,
+                "counts": {**counts.__dict__},
+            },
+            ensure_ascii=False,
+        ).encode("utf-8")
 
 
 class Appender:
@@ -300,8 +318,10 @@ class Appender:
     def __init__(self, path: Path, committed: int):
         size = path.stat().st_size if path.exists() else 0
         if size < committed:
-            raise UserError(f"{path} is shorter ({size:,} bytes) than its committed {committed:,}: the output folder "
-                            f"was changed by something else; start again in another --output")
+            raise UserError(
+                f"{path} is shorter ({size:,} bytes) than its committed {committed:,}: the output folder "
+                f"was changed by something else; start again in another --output"
+            )
         self.handle = path.open("ab")
         self.handle.truncate(committed)
         self.bytes = committed
@@ -320,9 +340,11 @@ class Appender:
 
 # ------------------------------------------------------------------------------------------- one process's share
 
+
 class Worker:
-    def __init__(self, tagger, out: Path, process: int, processes: int, batch_docs: int, batch_chars: int,
-                 commit_every: float):
+    def __init__(
+        self, tagger, out: Path, process: int, processes: int, batch_docs: int, batch_chars: int, commit_every: float
+    ):
         self.tagger, self.out = tagger, out
         self.process, self.processes = process, processes
         self.batch_docs, self.batch_chars, self.commit_every = batch_docs, batch_chars, commit_every
@@ -355,8 +377,10 @@ class Worker:
             try:
                 parsed = parse_unit(unit, claimed)
                 if parsed is not None and not first:
-                    raise BadLine(f"duplicate id {json.dumps(claimed, ensure_ascii=False)}: an earlier line has it "
-                                  "(the first line with an id keeps it, even one that fails)")
+                    raise BadLine(
+                        f"duplicate id {json.dumps(claimed, ensure_ascii=False)}: an earlier line has it "
+                        "(the first line with an id keeps it, even one that fails)"
+                    )
             except BadLine as err:
                 self.error(unit, str(err), claimed)
                 parsed = None
@@ -371,8 +395,11 @@ class Worker:
             if not self.pending and time.monotonic() - self.last_commit >= self.commit_every:
                 self.commit(done=False)
             if bar is not None and self.run.tagged:
-                bar.set_postfix_str(f"{self.run.tagged / max(self.run.seconds, 1e-9):,.1f} documents/s "
-                                    f"on this process of {self.processes}", refresh=False)
+                bar.set_postfix_str(
+                    f"{self.run.tagged / max(self.run.seconds, 1e-9):,.1f} documents/s "
+                    f"on this process of {self.processes}",
+                    refresh=False,
+                )
         self.flush()
         self.commit(done=True)
         self.shard.close()
@@ -429,6 +456,7 @@ class Worker:
 
 # ------------------------------------------------------------------------------------------- the end
 
+
 def read_all(out: Path, processes: int) -> list[Progress]:
     return [Progress.read(out / shard_name(process, processes, "progress", ".json")) for process in range(processes)]
 
@@ -466,8 +494,14 @@ def merge_errors(out: Path, processes: int, files: list[Path]) -> int:
     return count
 
 
-def summarise(before: list[Progress], after: list[Progress], seconds: float, out: Path, load_seconds: float = 0.0,
-              threads: int | None = None) -> dict:
+def summarise(
+    before: list[Progress],
+    after: list[Progress],
+    seconds: float,
+    out: Path,
+    load_seconds: float = 0.0,
+    threads: int | None = None,
+) -> dict:
     """The job's counts (every run), this run's share (after - before) and its speed; also into summary.json."""
     total, earlier = Counts(), Counts()
     for item in after:
@@ -476,58 +510,97 @@ def summarise(before: list[Progress], after: list[Progress], seconds: float, out
         earlier.add(item.counts)
     tagged, words = total.tagged - earlier.tagged, total.words - earlier.words
     summary = {
-        "documents": {"tagged": total.tagged, "tagged_this_run": tagged, "skipped": earlier.tagged,
-                      "failed": total.failed, "blank_lines": total.blank},
-        "words": total.words, "spans": total.spans, "arguments": total.arguments, "processes": len(after),
-        "seconds": round(seconds, 2), "load_seconds": round(load_seconds, 2), "threads_per_process": threads,
+        "documents": {
+            "tagged": total.tagged,
+            "tagged_this_run": tagged,
+            "skipped": earlier.tagged,
+            "failed": total.failed,
+            "blank_lines": total.blank,
+        },
+        "words": total.words,
+        "spans": total.spans,
+        "arguments": total.arguments,
+        "processes": len(after),
+        "seconds": round(seconds, 2),
+        "load_seconds": round(load_seconds, 2),
+        "threads_per_process": threads,
         "documents_per_second": round(tagged / seconds, 2) if seconds else None,
         "words_per_second": round(words / seconds, 1) if seconds else None,
-        "tagging_seconds_per_process": [round(item.counts.seconds, 2) for item in after]}
+        "tagging_seconds_per_process": [round(item.counts.seconds, 2) for item in after],
+    }
     write_atomically(out / SUMMARY_FILE, json.dumps(summary, ensure_ascii=False, indent=1).encode("utf-8"))
     return summary
 
 
 def summary_text(summary: dict, out: Path) -> str:
     documents = summary["documents"]
-    lines = [f"{documents['tagged']:,} documents tagged ({documents['tagged_this_run']:,} in this run, "
-             f"{documents['skipped']:,} skipped: tagged by an earlier run), {documents['failed']:,} failed "
-             f"(listed in {out / ERRORS_FILE}), {documents['blank_lines']:,} blank lines; {summary['words']:,} words",
-             f"this run: {summary['seconds']:,.1f} s (after {summary['load_seconds']:,.1f} s loading) over "
-             f"{summary['processes']} process{'es' if summary['processes'] > 1 else ''}, "
-             f"{summary['documents_per_second'] or 0:,.1f} documents/s, "
-             f"{summary['words_per_second'] or 0:,.0f} words/s"]
+    lines = [
+        f"{documents['tagged']:,} documents tagged ({documents['tagged_this_run']:,} in this run, "
+        f"{documents['skipped']:,} skipped: tagged by an earlier run), {documents['failed']:,} failed "
+        f"(listed in {out / ERRORS_FILE}), {documents['blank_lines']:,} blank lines; {summary['words']:,} words",
+        f"this run: {summary['seconds']:,.1f} s (after {summary['load_seconds']:,.1f} s loading) over "
+        f"{summary['processes']} process{'es' if summary['processes'] > 1 else ''}, "
+        f"{summary['documents_per_second'] or 0:,.1f} documents/s, "
+        f"{summary['words_per_second'] or 0:,.0f} words/s",
+    ]
     for layer, labels in summary["spans"].items():
-        lines.append(f"{layer}: " + ", ".join(f"{label} {count:,}" for label, count in
-                                              sorted(labels.items(), key=lambda item: -item[1])))
+        lines.append(
+            f"{layer}: "
+            + ", ".join(f"{label} {count:,}" for label, count in sorted(labels.items(), key=lambda item: -item[1]))
+        )
     if summary["arguments"]:
-        lines.append("arguments: " + ", ".join(f"{role} {count:,}"
-                                               for role, count in sorted(summary["arguments"].items())))
+        lines.append(
+            "arguments: " + ", ".join(f"{role} {count:,}" for role, count in sorted(summary["arguments"].items()))
+        )
     lines.append(f"written: {out}/part-*.jsonl, {out / ERRORS_FILE}, {out / SUMMARY_FILE}")
     return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------- command line
 
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.corpus", description=__doc__.split("\n\n")[0],
-                                     epilog="Under `accelerate launch` the processes split the input; run the same "
-                                            "command again after any interruption to finish the job.")
-    parser.add_argument("--checkpoint", required=True, type=Path,
-                        help="a checkpoint folder, e.g. runs/e5-small-offline/model")
-    parser.add_argument("--input", required=True, nargs="+", type=Path,
-                        help=".jsonl files of {\"id\", \"text\"} lines, other files (.txt) one document each "
-                             "(the path is its id), or folders of them")
+    parser = argparse.ArgumentParser(
+        prog="python -m models.corpus",
+        description=__doc__.split("\n\n")[0],
+        epilog="Under `accelerate launch` the processes split the input; run the same "
+        "command again after any interruption to finish the job.",
+    )
+    parser.add_argument(
+        "--checkpoint", required=True, type=Path, help="a checkpoint folder, e.g. runs/e5-small-offline/model"
+    )
+    parser.add_argument(
+        "--input",
+        required=True,
+        nargs="+",
+        type=Path,
+        help='.jsonl files of {"id", "text"} lines, other files (.txt) one document each '
+        "(the path is its id), or folders of them",
+    )
     parser.add_argument("--output", required=True, type=Path, help="the output folder (created; reused to resume)")
     parser.add_argument("--batch-docs", type=int, default=64, help="documents per Tagger.tag call (default 64)")
-    parser.add_argument("--batch-chars", type=int, default=500_000,
-                        help="characters per Tagger.tag call at most, so long documents batch fewer (default 500,000)")
-    parser.add_argument("--batch-size", type=int, default=32,
-                        help="windows per forward pass (default 32; more on a GPU)")
-    parser.add_argument("--commit-every", type=float, default=30.0,
-                        help="seconds between commits: what an interruption can cost (default 30)")
+    parser.add_argument(
+        "--batch-chars",
+        type=int,
+        default=500_000,
+        help="characters per Tagger.tag call at most, so long documents batch fewer (default 500,000)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=32, help="windows per forward pass (default 32; more on a GPU)"
+    )
+    parser.add_argument(
+        "--commit-every",
+        type=float,
+        default=30.0,
+        help="seconds between commits: what an interruption can cost (default 30)",
+    )
     parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="as `python -m models` (default auto)")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                        help="a progress bar on the first process (default on)")
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a progress bar on the first process (default on)",
+    )
     args = parser.parse_args(argv)
     import torch
     from accelerate import PartialState
@@ -548,8 +621,9 @@ def main(argv: list[str] | None = None) -> int:
         started_before = check_job(args.output, job)  # before the model loads: a wrong command fails at once
         from models.tagger import Tagger
 
-        tagger = Tagger.load(args.checkpoint, device=str(state.device), batch_size=args.batch_size,
-                             precision=args.precision)
+        tagger = Tagger.load(
+            args.checkpoint, device=str(state.device), batch_size=args.batch_size, precision=args.precision
+        )
         if not started_before:  # only once the command has proved itself: a typo does not pin a folder
             start_job(args.output, job)
         worker = Worker(tagger, args.output, process, processes, args.batch_docs, args.batch_chars, args.commit_every)
@@ -567,8 +641,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.progress and state.is_main_process and not worker.progress.done:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=sum(path.stat().st_size for path in files), unit="B", unit_scale=True,
-                   desc="input read", file=sys.stderr, mininterval=0.5 if sys.stderr.isatty() else 30)
+        bar = tqdm(
+            total=sum(path.stat().st_size for path in files),
+            unit="B",
+            unit_scale=True,
+            desc="input read",
+            file=sys.stderr,
+            mininterval=0.5 if sys.stderr.isatty() else 30,
+        )
     worker.tag_share(files, bar)
     if bar is not None:
         bar.close()
@@ -576,10 +656,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     after = wait_for_all(args.output, processes)
     merge_errors(args.output, processes, files)
-    summary = summarise(before, after, time.perf_counter() - started, args.output,
-                        load_seconds=started - loading, threads=torch.get_num_threads())
+    summary = summarise(
+        before,
+        after,
+        time.perf_counter() - started,
+        args.output,
+        load_seconds=started - loading,
+        threads=torch.get_num_threads(),
+    )
     print(summary_text(summary, args.output))
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,6 +3,7 @@
 Argmax can emit `I-X` after `O` or after another type; Viterbi over the word log-probabilities,
 with those transitions forbidden, picks the most probable well-formed sequence instead.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,8 +30,9 @@ def viterbi(log_probs: np.ndarray, allowed: np.ndarray, allowed_first: np.ndarra
     return viterbi_batch([log_probs], allowed, allowed_first)[0]
 
 
-def viterbi_batch(sentences: list[np.ndarray], allowed: np.ndarray, allowed_first: np.ndarray,
-                  group: int = 256) -> list[list[int]]:
+def viterbi_batch(
+    sentences: list[np.ndarray], allowed: np.ndarray, allowed_first: np.ndarray, group: int = 256
+) -> list[list[int]]:
     """viterbi() of many sentences: one numpy step per word position for a group of sentences, rather than
     one per word (the Python loop was the Tagger's main cost after the encoder). Same arithmetic, same result."""
     paths: list[list[int]] = [[] for _ in sentences]

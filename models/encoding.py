@@ -12,6 +12,7 @@ of the words before and after it (the sentence's own, then the neighbouring sent
 document), inside max_length. Those words are read, never predicted, so a sentence's tags come from
 one window still; the split of a text into sentences (often wrong in news) matters less.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -53,8 +54,11 @@ def plan_windows(piece_counts: list[int], budget: int, overlap: int) -> list[tup
         # leave room for the word at `end` so the next range gets past it (else, before a long word, ranges
         # ending at the same word would repeat, each predicting nothing new)
         next_start, shared = end, 0
-        while (next_start - 1 > start and shared + piece_counts[next_start - 1] <= overlap
-               and shared + piece_counts[next_start - 1] + piece_counts[end] <= budget):
+        while (
+            next_start - 1 > start
+            and shared + piece_counts[next_start - 1] <= overlap
+            and shared + piece_counts[next_start - 1] + piece_counts[end] <= budget
+        ):
             next_start -= 1
             shared += piece_counts[next_start]
         start = next_start
@@ -78,8 +82,9 @@ class WordEncoder:
     """Turns sentences (lists of words) into windows of encoder input ids, with the settings of a TaggerSettings
     (models/settings.py, which checks them)."""
 
-    def __init__(self, tokenizer: PreTrainedTokenizerFast, normalisation: str, max_length: int, overlap: int,
-                 context: int = 0):
+    def __init__(
+        self, tokenizer: PreTrainedTokenizerFast, normalisation: str, max_length: int, overlap: int, context: int = 0
+    ):
         if not tokenizer.is_fast:
             raise TypeError("a fast tokenizer is required (word ids come from it)")
         specials = tokenizer.num_special_tokens_to_add(pair=False)
@@ -147,8 +152,9 @@ class WordEncoder:
             encoded.append(windows)
         return encoded
 
-    def _context(self, pieces: list[list[list[int]]], documents: list | None, sentence: int, start: int, end: int,
-                 used: int) -> tuple[list[list[int]], list[list[int]]]:
+    def _context(
+        self, pieces: list[list[list[int]]], documents: list | None, sentence: int, start: int, end: int, used: int
+    ) -> tuple[list[list[int]], list[list[int]]]:
         """Whole words read around the window [start, end) of `sentence`: up to self.context pieces a side, each
         side at most half the room the window leaves, from the same sentence first, then its neighbours."""
         if not self.context or used >= self.budget:

@@ -5,6 +5,7 @@ anything else (a bug) end with its traceback. The project's error types derive f
 built-in type they were raised as before (ValueError, FileNotFoundError, RuntimeError), so that code catching
 those still catches them. This module imports nothing heavy: a command line's --help must not wait for torch.
 """
+
 from __future__ import annotations
 
 import functools
@@ -48,6 +49,7 @@ def error_line(err: UserError) -> str:
 def reports_user_errors(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
     """A command line's main that prints a UserError as one line on standard error and returns
     USER_ERROR_STATUS; every other exception goes on up with its traceback."""
+
     @functools.wraps(main)
     def reporting(argv: list[str] | None = None) -> int:
         try:

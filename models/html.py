@@ -6,6 +6,7 @@ the two stay apart where they overlap. With event arguments, each article is fol
 events and their participants, and the tooltip of a trigger (an entity) names its participants (its
 events). eval/html.py builds its gold-versus-predicted view on these pieces.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -82,9 +83,11 @@ class Palette:
         return f"s {self.style(layer)} k{self.index(layer, kind)}"
 
     def css(self) -> str:
-        return "\n".join(f".k{index}{{--bg:hsl({index * HUE_STEP % 360:.0f} 80% 86%);"
-                         f"--fg:hsl({index * HUE_STEP % 360:.0f} 75% 33%)}}"
-                         for index in sorted(self.groups.values()))
+        return "\n".join(
+            f".k{index}{{--bg:hsl({index * HUE_STEP % 360:.0f} 80% 86%);"
+            f"--fg:hsl({index * HUE_STEP % 360:.0f} 75% 33%)}}"
+            for index in sorted(self.groups.values())
+        )
 
 
 def nested_pieces(spans: Sequence[Span]) -> list[tuple[int, int, int]]:
@@ -113,8 +116,9 @@ def default_decoration(span: Span) -> tuple[str, str]:
     return "", f"{span.label} · {span.score:.2f}"
 
 
-def render_text(text: str, spans: Sequence[Span], palette: Palette,
-                decorate: Callable[[Span], tuple[str, str]] = default_decoration) -> str:
+def render_text(
+    text: str, spans: Sequence[Span], palette: Palette, decorate: Callable[[Span], tuple[str, str]] = default_decoration
+) -> str:
     """`text` as HTML with each span a <mark> holding its layer, label and character offsets as data-attributes.
 
     `decorate(span)` gives extra classes and the tooltip. The label is drawn by CSS (::after), so copying
@@ -136,10 +140,21 @@ def render_text(text: str, spans: Sequence[Span], palette: Palette,
         span = spans[index]
         extra, title = decorate(span)
         # more: a piece that the next one continues (no label yet); cont: a piece that continues one
-        classes = " ".join(filter(None, [palette.classes(span.layer, span.label), extra,
-                                         "" if end == span.end else "more", "" if start == span.start else "cont"]))
-        out.append(f'<mark class="{classes}" data-layer="{escape(span.layer)}" data-label="{escape(span.label)}" '
-                   f'data-start="{span.start}" data-end="{span.end}" title="{escape(title)}">')
+        classes = " ".join(
+            filter(
+                None,
+                [
+                    palette.classes(span.layer, span.label),
+                    extra,
+                    "" if end == span.end else "more",
+                    "" if start == span.start else "cont",
+                ],
+            )
+        )
+        out.append(
+            f'<mark class="{classes}" data-layer="{escape(span.layer)}" data-label="{escape(span.label)}" '
+            f'data-start="{span.start}" data-end="{span.end}" title="{escape(title)}">'
+        )
         open_ends.append(end)
     while open_ends:
         close()
@@ -156,40 +171,52 @@ def legend(palette: Palette, spans: Iterable[Span], counted: str = "spans") -> s
         by_group.setdefault((layer, colour_group(label)), Counter())[label] = count
     parts = []
     for layer in palette.layers:
-        parts.append(f"<h3>{escape(layer)} <span class=\"sub\">({escape(counted)})</span></h3>")
+        parts.append(f'<h3>{escape(layer)} <span class="sub">({escape(counted)})</span></h3>')
         for (group_layer, group), labels in by_group.items():
             if group_layer != layer:
                 continue
             index = palette.groups[(layer, group)]
             # a key wraps between its parts, never inside one: a group with many subtypes (Justice has 13) is
             # wider than a phone, and than the page
-            subtypes = [f'<span class="part">{escape(label.split(".", 1)[1])} {count}</span>'
-                        for label, count in labels.most_common() if "." in label]
+            subtypes = [
+                f'<span class="part">{escape(label.split(".", 1)[1])} {count}</span>'
+                for label, count in labels.most_common()
+                if "." in label
+            ]
             detail = f' <span class="sub">({", ".join(subtypes)})</span>' if subtypes else ""
             swatch = f'<span class="swatch {palette.style(layer)} k{index}"></span>'
-            parts.append(f'<span class="key"><span class="part">{swatch}{escape(group)} {sum(labels.values())}</span>'
-                         f'{detail}</span>')
+            parts.append(
+                f'<span class="key"><span class="part">{swatch}{escape(group)} {sum(labels.values())}</span>'
+                f"{detail}</span>"
+            )
     return f'<div class="legend">{"".join(parts)}</div>'
 
 
 def page(title: str, body: str, palette: Palette, extra_css: str = "") -> str:
     """A whole HTML document: inline CSS only, viewport set for phones."""
-    return ("<!DOCTYPE html>\n"
-            '<html lang="en"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f"<title>{escape(title)}</title>"
-            f"<style>{BASE_CSS}{palette.css()}\n{extra_css}</style></head>\n"
-            f"<body><h1>{escape(title)}</h1>\n{body}\n</body></html>\n")
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{escape(title)}</title>"
+        f"<style>{BASE_CSS}{palette.css()}\n{extra_css}</style></head>\n"
+        f"<body><h1>{escape(title)}</h1>\n{body}\n</body></html>\n"
+    )
 
 
 def argument_decoration(doc: Doc) -> Callable[[Span], tuple[str, str]]:
     """default_decoration with each trigger's participants and each entity's events added to the tooltip."""
+
     def decorate(span: Span) -> tuple[str, str]:
         extra, title = default_decoration(span)
-        lines = [f"{argument.role}: {argument.entity.text} · {argument.score:.2f}"
-                 for argument in doc.arguments_of(span)]
-        lines += [f"{argument.role} of {argument.event.text} ({argument.event.label}) · {argument.score:.2f}"
-                  for argument in doc.arguments if argument.entity == span]
+        lines = [
+            f"{argument.role}: {argument.entity.text} · {argument.score:.2f}" for argument in doc.arguments_of(span)
+        ]
+        lines += [
+            f"{argument.role} of {argument.event.text} ({argument.event.label}) · {argument.score:.2f}"
+            for argument in doc.arguments
+            if argument.entity == span
+        ]
         return extra, "\n".join([title, *lines])
 
     return decorate
@@ -204,36 +231,57 @@ def event_list(doc: Doc, palette: Palette) -> str:
     """Each event of `doc`, its trigger and subtype, and under it one line per participant: role, entity, score."""
     items = []
     for event in doc.events:
-        participants = [f'<li><bdi class="role" dir="ltr">{escape(argument.role)}</bdi> '
-                        f'{chip(argument.entity, palette)} '
-                        f'<bdi class="sub" dir="ltr">{escape(argument.entity.label)} · {argument.score:.2f}</bdi></li>'
-                        for argument in doc.arguments_of(event)]
+        participants = [
+            f'<li><bdi class="role" dir="ltr">{escape(argument.role)}</bdi> '
+            f"{chip(argument.entity, palette)} "
+            f'<bdi class="sub" dir="ltr">{escape(argument.entity.label)} · {argument.score:.2f}</bdi></li>'
+            for argument in doc.arguments_of(event)
+        ]
         participants = participants or ['<li><bdi class="sub" dir="ltr">no participants found</bdi></li>']
-        items.append(f'<li>{chip(event, palette)} <bdi class="sub" dir="ltr">{escape(event.label)}</bdi>'
-                     f'<ul>{"".join(participants)}</ul></li>')
+        items.append(
+            f'<li>{chip(event, palette)} <bdi class="sub" dir="ltr">{escape(event.label)}</bdi>'
+            f"<ul>{''.join(participants)}</ul></li>"
+        )
     return f'<ul class="events" dir="rtl" lang="ar">{"".join(items)}</ul>' if items else ""
 
 
-def render_docs(named_docs: Sequence[tuple[str, Doc]], layers: dict[str, list[str]], title: str,
-                note: str = "", arguments: bool = False) -> str:
+def render_docs(
+    named_docs: Sequence[tuple[str, Doc]],
+    layers: dict[str, list[str]],
+    title: str,
+    note: str = "",
+    arguments: bool = False,
+) -> str:
     """The tagged articles, one <article> each, after a legend of the types found; with `arguments` (a checkpoint
     with roles) each article's events with their participants."""
     palette = Palette(layers)
     articles = []
     for name, doc in named_docs:
-        counts = ", ".join([*(f"{len(doc.layer(layer))} {layer}" for layer in layers),
-                            *([f"{len(doc.arguments)} arguments"] if arguments else [])])
+        counts = ", ".join(
+            [
+                *(f"{len(doc.layer(layer))} {layer}" for layer in layers),
+                *([f"{len(doc.arguments)} arguments"] if arguments else []),
+            ]
+        )
         decorate = argument_decoration(doc) if arguments else default_decoration
-        articles.append(f'<article><h2 dir="auto">{escape(name)}</h2><div class="note">{counts}</div>'
-                        f'<div class="text" dir="rtl" lang="ar">{render_text(doc.text, doc.spans, palette, decorate)}'
-                        f'</div>{event_list(doc, palette) if arguments else ""}</article>')
+        articles.append(
+            f'<article><h2 dir="auto">{escape(name)}</h2><div class="note">{counts}</div>'
+            f'<div class="text" dir="rtl" lang="ar">{render_text(doc.text, doc.spans, palette, decorate)}'
+            f"</div>{event_list(doc, palette) if arguments else ''}</article>"
+        )
     header = f'<p class="note">{escape(note)}</p>' if note else ""
     spans = [span for _, doc in named_docs for span in doc.spans]
     return page(title, header + legend(palette, spans) + "\n".join(articles), palette)
 
 
-def write_docs_html(path: Path, named_docs: Sequence[tuple[str, Doc]], layers: dict[str, list[str]], title: str,
-                    note: str = "", arguments: bool = False) -> Path:
+def write_docs_html(
+    path: Path,
+    named_docs: Sequence[tuple[str, Doc]],
+    layers: dict[str, list[str]],
+    title: str,
+    note: str = "",
+    arguments: bool = False,
+) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_docs(named_docs, layers, title, note, arguments), encoding="utf-8")

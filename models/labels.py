@@ -1,4 +1,5 @@
 """Label sets and BIO handling: named type sets, IOB1/IOB2 repair, tag validation, tags <-> spans."""
+
 from __future__ import annotations
 
 import re
@@ -18,14 +19,39 @@ TYPE_SETS: dict[str, tuple[str, ...]] = {
     "anercorp": ("PERS", "LOC", "ORG", "MISC"),
     # the 33 ACE 2005 event subtypes, ACE's hyphens written `_` (anercorp-events/GUIDELINES.md in the data)
     "ace2005": (
-        "Conflict.Attack", "Conflict.Demonstrate", "Movement.Transport", "Contact.Meet", "Contact.Phone_Write",
-        "Life.Be_Born", "Life.Marry", "Life.Divorce", "Life.Injure", "Life.Die",
-        "Personnel.Start_Position", "Personnel.End_Position", "Personnel.Nominate", "Personnel.Elect",
-        "Transaction.Transfer_Ownership", "Transaction.Transfer_Money",
-        "Business.Start_Org", "Business.Merge_Org", "Business.Declare_Bankruptcy", "Business.End_Org",
-        "Justice.Arrest_Jail", "Justice.Release_Parole", "Justice.Trial_Hearing", "Justice.Charge_Indict",
-        "Justice.Sue", "Justice.Convict", "Justice.Sentence", "Justice.Fine", "Justice.Execute", "Justice.Extradite",
-        "Justice.Acquit", "Justice.Appeal", "Justice.Pardon",
+        "Conflict.Attack",
+        "Conflict.Demonstrate",
+        "Movement.Transport",
+        "Contact.Meet",
+        "Contact.Phone_Write",
+        "Life.Be_Born",
+        "Life.Marry",
+        "Life.Divorce",
+        "Life.Injure",
+        "Life.Die",
+        "Personnel.Start_Position",
+        "Personnel.End_Position",
+        "Personnel.Nominate",
+        "Personnel.Elect",
+        "Transaction.Transfer_Ownership",
+        "Transaction.Transfer_Money",
+        "Business.Start_Org",
+        "Business.Merge_Org",
+        "Business.Declare_Bankruptcy",
+        "Business.End_Org",
+        "Justice.Arrest_Jail",
+        "Justice.Release_Parole",
+        "Justice.Trial_Hearing",
+        "Justice.Charge_Indict",
+        "Justice.Sue",
+        "Justice.Convict",
+        "Justice.Sentence",
+        "Justice.Fine",
+        "Justice.Execute",
+        "Justice.Extradite",
+        "Justice.Acquit",
+        "Justice.Appeal",
+        "Justice.Pardon",
     ),
 }
 

@@ -1,5 +1,6 @@
 """The network: one pretrained encoder (any AutoModel), one linear token-classification head per layer and,
 with roles, an argument head that links event triggers to entities (models/arguments.py)."""
+
 from __future__ import annotations
 
 import torch
@@ -33,8 +34,14 @@ def pool_word_pieces(logits: torch.Tensor, word_starts: torch.Tensor) -> torch.T
 
 
 class MultiHeadTagger(nn.Module):
-    def __init__(self, encoder: PreTrainedModel, layers: dict[str, list[str]], dropout: float = 0.1,
-                 loss_weights: dict[str, float] | None = None, roles: list[str] | None = None):
+    def __init__(
+        self,
+        encoder: PreTrainedModel,
+        layers: dict[str, list[str]],
+        dropout: float = 0.1,
+        loss_weights: dict[str, float] | None = None,
+        roles: list[str] | None = None,
+    ):
         super().__init__()
         if getattr(encoder, "pooler", None) is not None:
             encoder.pooler = None  # unused by tagging; unused parameters would also break DDP
@@ -53,8 +60,14 @@ class MultiHeadTagger(nn.Module):
         if self.roles:
             self.argument_head = ArgumentHead.for_layers(hidden, layers, self.roles, dropout)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, word_starts: torch.Tensor | None = None,
-                argument_pairs: torch.Tensor | None = None, **labels: torch.Tensor) -> dict:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        word_starts: torch.Tensor | None = None,
+        argument_pairs: torch.Tensor | None = None,
+        **labels: torch.Tensor,
+    ) -> dict:
         """Per-piece logits per layer, or with word_starts (a "mean" word_pooling run) each word's mean at its
         first piece; labels sit at first pieces either way. With an argument head: role logits of the
         argument_pairs given (training), or without them the encoder output (the Tagger scores its own pairs)."""
@@ -78,8 +91,9 @@ class MultiHeadTagger(nn.Module):
                 continue
             annotated = gold != IGNORE
             if annotated.any():
-                weighted = self.loss_weights[name] * nn.functional.cross_entropy(logits[annotated].float(),
-                                                                                 gold[annotated])
+                weighted = self.loss_weights[name] * nn.functional.cross_entropy(
+                    logits[annotated].float(), gold[annotated]
+                )
             else:  # nobody in the batch annotates this layer: no loss, not "all O"; zero keeps the head in the
                 weighted = logits.sum() * 0.0  # graph, as DDP needs every parameter used in every step
             loss = weighted if loss is None else loss + weighted

@@ -7,6 +7,7 @@ For a checkpoint with roles the graph also outputs the encoder's hidden state, a
 beside it in torch (fp32, weights from heads.safetensors), as it does for Tagger.load: it scores (trigger,
 entity) pairs of the decoded spans, which exist only after the graph has run, so it stays outside the graph.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,7 +18,15 @@ from safetensors.torch import load_file
 from transformers import AutoConfig
 
 from models.arguments import ARGUMENT_KEY, ArgumentHead
-from models.checkpoint import HEADS_FILE, TAGGER_FILE, CheckpointError, CheckpointInfo, load_tokenizer, read_info, sha256
+from models.checkpoint import (
+    HEADS_FILE,
+    TAGGER_FILE,
+    CheckpointError,
+    CheckpointInfo,
+    load_tokenizer,
+    read_info,
+    sha256,
+)
 from models.modeling import HIDDEN_KEY, MultiHeadTagger
 from models.names import ONNX_FILE
 
@@ -42,8 +51,13 @@ class OnnxTaggerModel:
     """Called like MultiHeadTagger (input_ids, attention_mask tensors), returns {layer: logits tensor}, and with
     an argument head also {HIDDEN_KEY: the encoder's last hidden state}."""
 
-    def __init__(self, onnx_file: str | Path, layers: list[str], threads: int | None = None,
-                 argument_head: ArgumentHead | None = None):
+    def __init__(
+        self,
+        onnx_file: str | Path,
+        layers: list[str],
+        threads: int | None = None,
+        argument_head: ArgumentHead | None = None,
+    ):
         try:
             import onnxruntime
         except ImportError as err:
@@ -58,8 +72,10 @@ class OnnxTaggerModel:
         present = {output.name for output in self.session.get_outputs()}
         missing = [name for name in self.outputs if name not in present]
         if missing:
-            raise CheckpointError(f"{onnx_file} has no output {missing}; it has {sorted(present)} (exported from "
-                                  f"another checkpoint, or before it had roles? export it again)")
+            raise CheckpointError(
+                f"{onnx_file} has no output {missing}; it has {sorted(present)} (exported from "
+                f"another checkpoint, or before it had roles? export it again)"
+            )
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         feeds = {"input_ids": input_ids.cpu().numpy(), "attention_mask": attention_mask.cpu().numpy()}
@@ -74,8 +90,9 @@ def load_argument_head(path: Path, info: CheckpointInfo) -> ArgumentHead:
         raise CheckpointError(f"{path}: {HEADS_FILE} is missing")
     recorded = info.sha256.get(HEADS_FILE)
     if recorded is not None and sha256(heads_file) != recorded:
-        raise CheckpointError(f"{heads_file} is corrupted: its sha256 differs from the one recorded in {TAGGER_FILE} "
-                              f"when it was saved")
+        raise CheckpointError(
+            f"{heads_file} is corrupted: its sha256 differs from the one recorded in {TAGGER_FILE} when it was saved"
+        )
     try:
         heads = load_file(str(heads_file))
         hidden_size = AutoConfig.from_pretrained(path, trust_remote_code=False).hidden_size
@@ -84,10 +101,11 @@ def load_argument_head(path: Path, info: CheckpointInfo) -> ArgumentHead:
     head = ArgumentHead.for_layers(hidden_size, info.settings.layers, info.settings.roles)
     prefix = f"{ARGUMENT_KEY}."
     try:
-        head.load_state_dict({key[len(prefix):]: value for key, value in heads.items() if key.startswith(prefix)})
+        head.load_state_dict({key[len(prefix) :]: value for key, value in heads.items() if key.startswith(prefix)})
     except RuntimeError as err:  # missing, unexpected or misshapen weights
-        raise CheckpointError(f"{heads_file}: the argument head does not fit {TAGGER_FILE}'s layers and roles: "
-                              f"{err}") from err
+        raise CheckpointError(
+            f"{heads_file}: the argument head does not fit {TAGGER_FILE}'s layers and roles: {err}"
+        ) from err
     return head.float().eval()
 
 
@@ -97,8 +115,9 @@ def load_onnx_checkpoint(path: str | Path, onnx_file: str | Path | None = None, 
     info = read_info(path)
     onnx_file = Path(onnx_file) if onnx_file is not None else path / ONNX_FILE
     if not onnx_file.is_file():
-        raise CheckpointError(f"{onnx_file} is missing: write it with "
-                              f"python -m train.export --checkpoint {path} --onnx {onnx_file}")
+        raise CheckpointError(
+            f"{onnx_file} is missing: write it with python -m train.export --checkpoint {path} --onnx {onnx_file}"
+        )
     tokenizer = load_tokenizer(path)
     argument_head = load_argument_head(path, info) if info.settings.roles else None
     model = OnnxTaggerModel(onnx_file, list(info.settings.layers), threads, argument_head)

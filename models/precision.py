@@ -10,6 +10,7 @@ only where it is native. int8 quantises every nn.Linear dynamically (weights int
 batch; CPU only). Both change some predictions: `python -m bench.inference` reports by how much (entity F1 on
 ANERcorp test, spans that differ).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -37,7 +38,7 @@ def has_native_bf16(device: torch.device) -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """"auto" made concrete for this device: bf16 where native, else fp32; other names checked and returned."""
+    """ "auto" made concrete for this device: bf16 where native, else fp32; other names checked and returned."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "auto":

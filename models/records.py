@@ -6,6 +6,7 @@
 A span is {"label", "start", "end", "text", "score"}, its offsets into "text"; "arguments" is present for a
 checkpoint with roles only; "id" where the document has one (the service's records have none).
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,15 @@ def doc_record(doc: Doc, layers: list[str], arguments: bool = False) -> dict:
     for layer in layers:
         record[layer] = [span_record(span) for span in doc.layer(layer)]
     if arguments:
-        record["arguments"] = [{"event": span_record(argument.event), "entity": span_record(argument.entity),
-                                "role": argument.role, "score": argument.score} for argument in doc.arguments]
+        record["arguments"] = [
+            {
+                "event": span_record(argument.event),
+                "entity": span_record(argument.entity),
+                "role": argument.role,
+                "score": argument.score,
+            }
+            for argument in doc.arguments
+        ]
     return record
 
 
@@ -50,6 +58,13 @@ def json_bytes(record) -> bytes:
 
 def json_type(value) -> str:
     """What a JSON value is, in words, for error messages: "a string", "an array", "null"."""
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
-             float: "a number", type(None): "null"}
+    names = {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }
     return names.get(type(value), type(value).__name__)

@@ -16,6 +16,7 @@ waiting in its queue, up to --max-batch texts or until --max-wait-ms after the f
 A busy tagger lets the queue fill meanwhile, so throughput grows with concurrency instead of each request
 running alone.
 """
+
 # no `from __future__ import annotations`: FastAPI reads the endpoints' annotations (Request) as objects
 import argparse
 import asyncio
@@ -69,15 +70,20 @@ class RequestError(Exception):
 def parse_request(body: bytes, limits: Limits) -> tuple[list[str], bool]:
     """The texts of a /tag body and whether it gave one "text" (else "texts"); RequestError otherwise."""
     if len(body) > limits.max_body_bytes:
-        raise RequestError(413, f"the body is {len(body):,} bytes, more than any request within the limits "
-                                f"({limits.max_texts} texts of {limits.max_chars:,} characters) takes", "body")
+        raise RequestError(
+            413,
+            f"the body is {len(body):,} bytes, more than any request within the limits "
+            f"({limits.max_texts} texts of {limits.max_chars:,} characters) takes",
+            "body",
+        )
     try:
         payload = json.loads(body)
     except UnicodeDecodeError as err:
         raise RequestError(422, f"the body is not UTF-8 (byte offset {err.start})", "body") from None
     except json.JSONDecodeError as err:
-        raise RequestError(422, f"the body is not JSON: {err.msg} at line {err.lineno} column {err.colno}",
-                           "body") from None
+        raise RequestError(
+            422, f"the body is not JSON: {err.msg} at line {err.lineno} column {err.colno}", "body"
+        ) from None
     except RecursionError:
         raise RequestError(422, "the body is not JSON this service reads: nested too deeply", "body") from None
     usage = 'give {"text": "..."} or {"texts": ["...", ...]}'
@@ -105,8 +111,11 @@ def parse_request(body: bytes, limits: Limits) -> tuple[list[str], bool]:
         raise RequestError(413, f"{len(texts):,} texts, at most {limits.max_texts} per request", "texts")
     for index, text in enumerate(texts):
         if len(text) > limits.max_chars:
-            raise RequestError(413, f"{len(text):,} characters, at most {limits.max_chars:,} per text",
-                               "text" if single else f"texts[{index}]")
+            raise RequestError(
+                413,
+                f"{len(text):,} characters, at most {limits.max_chars:,} per text",
+                "text" if single else f"texts[{index}]",
+            )
     return texts, single
 
 
@@ -189,7 +198,7 @@ class Batcher:
         for job in jobs:
             self.counters.requests += 1
             self.counters.texts += len(job.texts)
-            _deliver(job, docs[begin:begin + len(job.texts)], None)
+            _deliver(job, docs[begin : begin + len(job.texts)], None)
             begin += len(job.texts)
 
 
@@ -213,13 +222,21 @@ def checkpoint_info(tagger: Tagger) -> dict:
     """What /info says about the model: its layers and their types, roles, encoder, precision, measured F1 (the
     run's micro F1 per layer, and the arguments' labelled F1, end to end)."""
     provenance = tagger.provenance
-    f1 = {split: {layer: scores.get("micro_f1", scores.get("labelled_f1")) for layer, scores in layers.items()}
-          for split, layers in (provenance.get("metrics") or {}).items()}
-    return {"layers": list(tagger.layers),
-            "labels": {layer: types_of(labels) for layer, labels in tagger.layers.items()},
-            "roles": list(tagger.roles), "encoder": provenance.get("encoder"), "precision": tagger.precision,
-            "device": str(tagger.device), "max_length": tagger.settings.max_length,
-            "f1": f1 or None, "data": provenance.get("data")}
+    f1 = {
+        split: {layer: scores.get("micro_f1", scores.get("labelled_f1")) for layer, scores in layers.items()}
+        for split, layers in (provenance.get("metrics") or {}).items()
+    }
+    return {
+        "layers": list(tagger.layers),
+        "labels": {layer: types_of(labels) for layer, labels in tagger.layers.items()},
+        "roles": list(tagger.roles),
+        "encoder": provenance.get("encoder"),
+        "precision": tagger.precision,
+        "device": str(tagger.device),
+        "max_length": tagger.settings.max_length,
+        "f1": f1 or None,
+        "data": provenance.get("data"),
+    }
 
 
 def create_app(tagger: Tagger, limits: Limits = Limits(), checkpoint: str | None = None):
@@ -240,13 +257,24 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), checkpoint: str | None
         yield
         batcher.close()
 
-    app = FastAPI(title="Arabic news tagger", default_response_class=JSON, lifespan=lifespan,
-                  description="Entities, events and their arguments in Arabic text, as character-offset spans.")
+    app = FastAPI(
+        title="Arabic news tagger",
+        default_response_class=JSON,
+        lifespan=lifespan,
+        description="Entities, events and their arguments in Arabic text, as character-offset spans.",
+    )
     app.state.batcher = batcher
     layers, arguments = list(tagger.layers), bool(tagger.roles)
-    info = {"checkpoint": checkpoint, **checkpoint_info(tagger),
-            "limits": {"max_texts": limits.max_texts, "max_chars": limits.max_chars,
-                       "max_batch": limits.max_batch, "max_wait_ms": limits.max_wait_ms}}
+    info = {
+        "checkpoint": checkpoint,
+        **checkpoint_info(tagger),
+        "limits": {
+            "max_texts": limits.max_texts,
+            "max_chars": limits.max_chars,
+            "max_batch": limits.max_batch,
+            "max_wait_ms": limits.max_wait_ms,
+        },
+    }
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException):  # 404, 405: the same shape as ours
@@ -269,10 +297,12 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), checkpoint: str | None
 
     text = {"type": "string", "maxLength": limits.max_chars}
     texts = {"type": "array", "maxItems": limits.max_texts, "items": text}
-    body = {"oneOf": [{"type": "object", "properties": {"text": text}, "required": ["text"],
-                       "additionalProperties": False},
-                      {"type": "object", "properties": {"texts": texts}, "required": ["texts"],
-                       "additionalProperties": False}]}
+    body = {
+        "oneOf": [
+            {"type": "object", "properties": {"text": text}, "required": ["text"], "additionalProperties": False},
+            {"type": "object", "properties": {"texts": texts}, "required": ["texts"], "additionalProperties": False},
+        ]
+    }
 
     # the body is read and checked by hand (parse_request), for its errors; the schema is for /docs
     schema = {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
@@ -282,8 +312,12 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), checkpoint: str | None
         """Tag one text ("text") or several ("texts"); spans carry character offsets into each text."""
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limits.max_body_bytes:
-            raise RequestError(413, f"the body is {int(declared):,} bytes, more than any request within the limits "
-                                    f"({limits.max_texts} texts of {limits.max_chars:,} characters) takes", "body")
+            raise RequestError(
+                413,
+                f"the body is {int(declared):,} bytes, more than any request within the limits "
+                f"({limits.max_texts} texts of {limits.max_chars:,} characters) takes",
+                "body",
+            )
         body = bytearray()
         async for chunk in request.stream():  # a body without a length is cut off at the limit too
             body += chunk
@@ -306,9 +340,16 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), checkpoint: str | None
     @app.get("/info")
     async def describe():
         counters = batcher.counters
-        return {**info, "served": {"requests": counters.requests, "texts": counters.texts,
-                                   "batches": counters.batches, "failed": counters.failed,
-                                   "largest_batch": counters.largest_batch}}
+        return {
+            **info,
+            "served": {
+                "requests": counters.requests,
+                "texts": counters.texts,
+                "batches": counters.batches,
+                "failed": counters.failed,
+                "largest_batch": counters.largest_batch,
+            },
+        }
 
     return app
 
@@ -316,30 +357,49 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), checkpoint: str | None
 def main(argv: list[str] | None = None) -> int:
     defaults = Limits()
     parser = argparse.ArgumentParser(prog="python -m models.serve", description=__doc__.split("\n\n")[0].rstrip(":"))
-    parser.add_argument("--checkpoint", required=True, type=Path,
-                        help="a checkpoint folder, e.g. runs/e5-small-offline/model")
+    parser.add_argument(
+        "--checkpoint", required=True, type=Path, help="a checkpoint folder, e.g. runs/e5-small-offline/model"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-    parser.add_argument("--max-texts", type=int, default=defaults.max_texts,
-                        help=f"texts per request; more is a 413 (default {defaults.max_texts})")
-    parser.add_argument("--max-chars", type=int, default=defaults.max_chars,
-                        help=f"characters per text; more is a 413 (default {defaults.max_chars:,})")
-    parser.add_argument("--max-batch", type=int, default=defaults.max_batch,
-                        help=f"texts of concurrent requests tagged in one call (default {defaults.max_batch})")
-    parser.add_argument("--max-wait-ms", type=float, default=defaults.max_wait_ms,
-                        help="how long a request waits for others to share its batch "
-                             f"(default {defaults.max_wait_ms:g})")
+    parser.add_argument(
+        "--max-texts",
+        type=int,
+        default=defaults.max_texts,
+        help=f"texts per request; more is a 413 (default {defaults.max_texts})",
+    )
+    parser.add_argument(
+        "--max-chars",
+        type=int,
+        default=defaults.max_chars,
+        help=f"characters per text; more is a 413 (default {defaults.max_chars:,})",
+    )
+    parser.add_argument(
+        "--max-batch",
+        type=int,
+        default=defaults.max_batch,
+        help=f"texts of concurrent requests tagged in one call (default {defaults.max_batch})",
+    )
+    parser.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=defaults.max_wait_ms,
+        help=f"how long a request waits for others to share its batch (default {defaults.max_wait_ms:g})",
+    )
     parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="as `python -m models` (default auto)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda where there is one)")
-    parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
-                        help="log every request (default on)")
+    parser.add_argument(
+        "--access-log", action=argparse.BooleanOptionalAction, default=True, help="log every request (default on)"
+    )
     args = parser.parse_args(argv)
     try:
         import fastapi  # noqa: F401
         import uvicorn
     except ImportError as err:
-        print(f"error: the service needs the serve extra ({err.name} is missing): pip install -e '.[serve]'",
-              file=sys.stderr)
+        print(
+            f"error: the service needs the serve extra ({err.name} is missing): pip install -e '.[serve]'",
+            file=sys.stderr,
+        )
         return 2
     try:
         limits = Limits(args.max_texts, args.max_chars, args.max_batch, args.max_wait_ms)
@@ -354,15 +414,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:
-        tagger = Tagger.load(args.checkpoint, device=args.device, batch_size=max(32, limits.max_batch),
-                             precision=args.precision)
+        tagger = Tagger.load(
+            args.checkpoint, device=args.device, batch_size=max(32, limits.max_batch), precision=args.precision
+        )
     except (ValueError, FileNotFoundError) as err:  # CheckpointError, a bad precision for the device
         print(f"error: {err}", file=sys.stderr)
         return 2
     app = create_app(tagger, limits, checkpoint=str(args.checkpoint))
     host, port = listener.getsockname()[:2]
-    print(f"serving {args.checkpoint} on http://{host}:{port} ({tagger.precision}, {tagger.device})",
-          file=sys.stderr, flush=True)
+    print(
+        f"serving {args.checkpoint} on http://{host}:{port} ({tagger.precision}, {tagger.device})",
+        file=sys.stderr,
+        flush=True,
+    )
     server = uvicorn.Server(uvicorn.Config(app, access_log=args.access_log, log_level="info"))
     server.run(sockets=[listener])
     return 0

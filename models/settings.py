@@ -4,6 +4,7 @@ labels, the argument roles, how words are normalised and cut into windows, and h
 A run config (train/config.py) and a checkpoint's tagger.json (models/checkpoint.py) both become a TaggerSettings,
 and building one checks every setting: code that is handed one trusts it.
 """
+
 from __future__ import annotations
 
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -48,12 +49,17 @@ class TaggerSettings:
                     split_tag(label)
             except (TagError, TypeError) as err:
                 raise SettingsError(f"layer {layer!r}: {err}") from None
-        if (not isinstance(roles, (list, tuple)) or len(set(map(str, roles))) != len(roles) or NO_ROLE in roles
-                or not all(isinstance(role, str) and role for role in roles)):
+        if (
+            not isinstance(roles, (list, tuple))
+            or len(set(map(str, roles))) != len(roles)
+            or NO_ROLE in roles
+            or not all(isinstance(role, str) and role for role in roles)
+        ):
             raise SettingsError(f"roles must be a list of distinct role names (not {NO_ROLE!r}), got {roles!r}")
         if roles and not {TRIGGER_LAYER, ENTITY_LAYER} <= set(layers):
-            raise SettingsError(f"roles link {TRIGGER_LAYER} to {ENTITY_LAYER}, so both must be layers; the layers "
-                                f"are {list(layers)}")
+            raise SettingsError(
+                f"roles link {TRIGGER_LAYER} to {ENTITY_LAYER}, so both must be layers; the layers are {list(layers)}"
+            )
         if self.normalisation not in NORMALISERS:
             raise SettingsError(f"normalisation must be one of {sorted(NORMALISERS)}, got {self.normalisation!r}")
         if not _whole(self.max_length) or self.max_length < 1:
@@ -62,13 +68,17 @@ class TaggerSettings:
             raise SettingsError(f"overlap must be a whole number of pieces >= 0, got {self.overlap!r}")
         # a window reads at most half the room its own words leave on each side, so more would never be read
         if not _whole(self.context) or not 0 <= self.context < self.max_length // 2:
-            raise SettingsError(f"context must be a whole number of pieces from 0 to under half of max_length "
-                                f"({self.max_length}), got {self.context!r}")
+            raise SettingsError(
+                f"context must be a whole number of pieces from 0 to under half of max_length "
+                f"({self.max_length}), got {self.context!r}"
+            )
         if self.word_pooling not in WORD_POOLINGS:
             raise SettingsError(f"word_pooling must be one of {WORD_POOLINGS}, got {self.word_pooling!r}")
         weights = self.loss_weights
-        if not isinstance(weights, dict) or not all(isinstance(weight, (int, float)) and not isinstance(weight, bool)
-                                                    and weight >= 0 for weight in weights.values()):
+        if not isinstance(weights, dict) or not all(
+            isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight >= 0
+            for weight in weights.values()
+        ):
             raise SettingsError(f"loss_weights must map layers (or {ARGUMENT_KEY!r}) to numbers >= 0, got {weights!r}")
         # copies, labels and roles as tuples: settings shared by a model, a Tagger and a checkpoint cannot change
         # through a list the caller still holds
@@ -78,7 +88,7 @@ class TaggerSettings:
         object.__setattr__(self, "loss_weights", {name: float(weights.get(name, 1.0)) for name in losses})
 
     @classmethod
-    def from_dict(cls, values) -> "TaggerSettings":
+    def from_dict(cls, values) -> TaggerSettings:
         """Settings from a JSON or YAML mapping of setting -> value, naming an unknown or missing setting."""
         if not isinstance(values, dict):
             raise SettingsError(f"settings must be a mapping of setting -> value, got {values!r}")
@@ -86,8 +96,11 @@ class TaggerSettings:
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise SettingsError(f"unknown setting {unknown[0]!r}; the settings are {known}")
-        missing = [setting.name for setting in fields(cls) if setting.name not in values
-                   and setting.default is MISSING and setting.default_factory is MISSING]
+        missing = [
+            setting.name
+            for setting in fields(cls)
+            if setting.name not in values and setting.default is MISSING and setting.default_factory is MISSING
+        ]
         if missing:
             raise SettingsError(f"setting {missing[0]!r} is missing")
         return cls(**values)

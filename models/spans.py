@@ -3,6 +3,7 @@
 The one place where word tags become Span objects: the Tagger's output (models/tagger.py) and both lines of
 the gold-versus-predicted report (eval/html.py) are built here, so their offsets, texts and scores agree.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -22,8 +23,9 @@ class Span:
     score: float  # mean probability of the predicted tags over the span's words (1.0 for gold)
 
 
-def word_spans(text: str, words: Sequence[Word], layer: str, tags: Sequence[str],
-               scores: Sequence[float] | None = None) -> dict[tuple[int, int], Span]:
+def word_spans(
+    text: str, words: Sequence[Word], layer: str, tags: Sequence[str], scores: Sequence[float] | None = None
+) -> dict[tuple[int, int], Span]:
     """The spans of one layer's tags over a sentence's words (the chunks seqeval's default mode reads), in word
     order, keyed by their words [first, end). `words` carry their offsets into `text`; `scores` are the tags'
     probabilities, one per word (None, for gold tags: every span scores 1.0)."""

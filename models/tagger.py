@@ -1,10 +1,11 @@
 """Tagger: raw text in, spans with character offsets out, for every layer of a checkpoint.
 
-    tagger = Tagger.load("runs/x/model")
-    doc = tagger("...")
-    doc.entities  # [Span(layer, label, start, end, text, score), ...]
-    doc.arguments  # [Argument(event, entity, role, score), ...] where the checkpoint has an argument head
+tagger = Tagger.load("runs/x/model")
+doc = tagger("...")
+doc.entities  # [Span(layer, label, start, end, text, score), ...]
+doc.arguments  # [Argument(event, entity, role, score), ...] where the checkpoint has an argument head
 """
+
 from __future__ import annotations
 
 import copy
@@ -29,6 +30,7 @@ from models.text import Word, split_sentences
 @dataclass(frozen=True)
 class Argument:
     """An entity taking part in an event: `event` is a span of the events layer, `entity` one of the entities."""
+
     event: Span
     entity: Span
     role: str  # Agent, Patient, Place (the checkpoint's roles)
@@ -60,6 +62,7 @@ class Doc:
 @dataclass(frozen=True)
 class WordTags:
     """Predictions for one sentence of words: per layer, one tag and its probability per word."""
+
     tags: dict[str, list[str]]
     scores: dict[str, list[float]]
     arguments: tuple[WordArgument, ...] = field(default=())  # with their scores; () without an argument head
@@ -91,8 +94,16 @@ def sentence_words(split: list[list[list[Word]]]) -> tuple[list[list[str]], list
 
 
 class Tagger:
-    def __init__(self, model, tokenizer, settings: TaggerSettings, device: str | torch.device = "cpu",
-                 batch_size: int = 32, decoding: str = "viterbi", provenance: dict | None = None):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        settings: TaggerSettings,
+        device: str | torch.device = "cpu",
+        batch_size: int = 32,
+        decoding: str = "viterbi",
+        provenance: dict | None = None,
+    ):
         """provenance: how the checkpoint was made (models/checkpoint.py), kept for reports; predictions never
         read it."""
         if decoding not in DECODERS:
@@ -106,8 +117,9 @@ class Tagger:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.batch_size = batch_size
         self.precision = "fp32"  # as loaded; with_precision changes it
-        self.encoder = WordEncoder(tokenizer, settings.normalisation, settings.max_length, settings.overlap,
-                                   settings.context)
+        self.encoder = WordEncoder(
+            tokenizer, settings.normalisation, settings.max_length, settings.overlap, settings.context
+        )
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._transitions = {layer: allowed_transitions(labels) for layer, labels in self.layers.items()}
         # scored in fp32 on every backend: a small MLP over pairs, applied after decoding (models/arguments.py)
@@ -120,19 +132,27 @@ class Tagger:
         return self.settings.layers
 
     @classmethod
-    def load(cls, path: str | Path, device: str | None = None, batch_size: int = 32, decoding: str = "viterbi",
-             precision: str = "auto") -> "Tagger":
+    def load(
+        cls,
+        path: str | Path,
+        device: str | None = None,
+        batch_size: int = 32,
+        decoding: str = "viterbi",
+        precision: str = "auto",
+    ) -> Tagger:
         """decoding: "viterbi" (well-formed IOB2, the default) or "argmax" (each word on its own).
         precision: "auto" (bf16 where the device computes it natively, else fp32), "fp32" (exact), "bf16", "int8"
         (models/precision.py)."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model, tokenizer, info = load_checkpoint(Path(path), device)
-        return cls(model, tokenizer, info.settings, device, batch_size, decoding,
-                   info.provenance).with_precision(precision)
+        return cls(model, tokenizer, info.settings, device, batch_size, decoding, info.provenance).with_precision(
+            precision
+        )
 
     @classmethod
-    def load_onnx(cls, path: str | Path, onnx_file: str | Path | None = None, batch_size: int = 32,
-                  decoding: str = "viterbi") -> "Tagger":
+    def load_onnx(
+        cls, path: str | Path, onnx_file: str | Path | None = None, batch_size: int = 32, decoding: str = "viterbi"
+    ) -> Tagger:
         """The same Tagger on onnxruntime (CPU); the graph defaults to path/model.onnx, written by
         `python -m train.export --checkpoint PATH --onnx PATH/model.onnx`."""
         from models.onnx_runtime import load_onnx_checkpoint  # onnxruntime is an optional extra
@@ -140,7 +160,7 @@ class Tagger:
         model, tokenizer, info = load_onnx_checkpoint(Path(path), onnx_file)
         return cls(model, tokenizer, info.settings, "cpu", batch_size, decoding, info.provenance)
 
-    def with_precision(self, precision: str) -> "Tagger":
+    def with_precision(self, precision: str) -> Tagger:
         """This tagger (changed in place) at "bf16" or "int8" ("auto": bf16 where native, else unchanged): faster,
         some predictions differ from fp32 (models/precision.py; `python -m bench.inference` measures each)."""
         from models.precision import reduced_precision, resolve_precision
@@ -172,20 +192,33 @@ class Tagger:
                 predicted = next(predictions)
                 by_words = self._spans(text, sentence, predicted)
                 spans.extend(by_words.values())
-                arguments.extend(Argument(by_words[(TRIGGER_LAYER, *argument.trigger)],
-                                          by_words[(ENTITY_LAYER, *argument.entity)], argument.role, argument.score)
-                                 for argument in predicted.arguments)
+                arguments.extend(
+                    Argument(
+                        by_words[(TRIGGER_LAYER, *argument.trigger)],
+                        by_words[(ENTITY_LAYER, *argument.entity)],
+                        argument.role,
+                        argument.score,
+                    )
+                    for argument in predicted.arguments
+                )
             docs.append(Doc(text, tuple(spans), tuple(arguments)))
         return docs
 
     def _spans(self, text: str, sentence: list[Word], predicted: WordTags) -> dict[tuple[str, int, int], Span]:
         """The sentence's spans, keyed by (layer, first word, end word)."""
-        return {(layer, *words): span for layer, tags in predicted.tags.items()
-                for words, span in word_spans(text, sentence, layer, tags, predicted.scores[layer]).items()}
+        return {
+            (layer, *words): span
+            for layer, tags in predicted.tags.items()
+            for words, span in word_spans(text, sentence, layer, tags, predicted.scores[layer]).items()
+        }
 
     @torch.inference_mode()
-    def predict_words(self, sentences: list[list[str]], documents: list | None = None,
-                      mentions: list[dict[str, list[Mention]]] | None = None) -> list[WordTags]:
+    def predict_words(
+        self,
+        sentences: list[list[str]],
+        documents: list | None = None,
+        mentions: list[dict[str, list[Mention]]] | None = None,
+    ) -> list[WordTags]:
         """One tag per word per layer for pre-split sentences (what the eval harness scores), and the arguments
         of a checkpoint with an argument head.
 
@@ -207,11 +240,16 @@ class Tagger:
         if mentions is not None:
             self._check_mentions(mentions, sentences)
         offsets = np.cumsum([0] + [len(words) for words in sentences])
-        log_probs = {layer: np.zeros((offsets[-1], len(labels)), dtype=np.float32) for layer, labels in self.layers.items()}
+        log_probs = {
+            layer: np.zeros((offsets[-1], len(labels)), dtype=np.float32) for layer, labels in self.layers.items()
+        }
         # per word, the sum of its pieces' hidden states and their number: what argument spans are pooled from
         word_sums, word_counts = None, np.zeros(offsets[-1], dtype=np.float32)
-        windows = [(index, window) for index, encoded in enumerate(self.encoder.encode(sentences, documents))
-                   for window in encoded]
+        windows = [
+            (index, window)
+            for index, encoded in enumerate(self.encoder.encode(sentences, documents))
+            for window in encoded
+        ]
         # longest first, so each batch pads little and memory peaks early
         for members in length_batches([len(window.input_ids) for _, window in windows], self.batch_size):
             batch = [windows[member] for member in members]
@@ -219,7 +257,9 @@ class Tagger:
             positions = [position for _, window in batch for position in window.positions]
             targets = [offsets[index] + word for index, window in batch for word in window.words]
             outputs = self.model(**self._collate([window for _, window in batch]))
-            word_starts = self._word_starts([window for _, window in batch]) if self.settings.word_pooling == "mean" else None
+            word_starts = (
+                self._word_starts([window for _, window in batch]) if self.settings.word_pooling == "mean" else None
+            )
             for layer in self.layers:
                 # pooled here, after the model, so every backend (torch, bf16, int8, ONNX) pools the same way
                 logits = outputs[layer] if word_starts is None else pool_word_pieces(outputs[layer], word_starts)
@@ -229,7 +269,9 @@ class Tagger:
                 hidden = outputs[HIDDEN_KEY].float()
                 starts = word_starts if word_starts is not None else self._word_starts([window for _, window in batch])
                 sums = torch.zeros_like(hidden).scatter_add_(1, starts.unsqueeze(-1).expand_as(hidden), hidden)
-                counts = torch.zeros(starts.shape, device=hidden.device).scatter_add_(1, starts, torch.ones_like(hidden[..., 0]))
+                counts = torch.zeros(starts.shape, device=hidden.device).scatter_add_(
+                    1, starts, torch.ones_like(hidden[..., 0])
+                )
                 if word_sums is None:
                     word_sums = np.zeros((offsets[-1], hidden.shape[-1]), dtype=np.float32)
                 word_sums[targets] = sums[rows, positions].cpu().numpy()
@@ -244,13 +286,23 @@ class Tagger:
             tags[layer] = [layer_tags[begin:end] for begin, end in bounds]
             scores[layer] = [layer_scores[begin:end] for begin, end in bounds]
         if mentions is None and self.argument_head is not None:
-            mentions = [{layer: chunks(tags[layer][index]) for layer in (TRIGGER_LAYER, ENTITY_LAYER)}
-                        for index in range(len(sentences))]
-        arguments = (self._arguments(mentions, offsets, word_sums, word_counts) if self.argument_head is not None
-                     else [()] * len(sentences))
-        return [WordTags({layer: tags[layer][index] for layer in self.layers},
-                         {layer: scores[layer][index] for layer in self.layers}, arguments[index])
-                for index in range(len(sentences))]
+            mentions = [
+                {layer: chunks(tags[layer][index]) for layer in (TRIGGER_LAYER, ENTITY_LAYER)}
+                for index in range(len(sentences))
+            ]
+        arguments = (
+            self._arguments(mentions, offsets, word_sums, word_counts)
+            if self.argument_head is not None
+            else [()] * len(sentences)
+        )
+        return [
+            WordTags(
+                {layer: tags[layer][index] for layer in self.layers},
+                {layer: scores[layer][index] for layer in self.layers},
+                arguments[index],
+            )
+            for index in range(len(sentences))
+        ]
 
     def _check_mentions(self, mentions, sentences: list[list[str]]) -> None:
         where = "Tagger.predict_words: mentions"
@@ -265,21 +317,34 @@ class Tagger:
             for layer, known in known_types.items():
                 for first, end, label in given.get(layer, ()):
                     if label not in known:
-                        raise ValueError(f"{where}: sentence {index}: {layer} label {label!r} is not one of the "
-                                         f"checkpoint's {sorted(known)}")
+                        raise ValueError(
+                            f"{where}: sentence {index}: {layer} label {label!r} is not one of the "
+                            f"checkpoint's {sorted(known)}"
+                        )
                     if not 0 <= first < end <= len(words):
-                        raise ValueError(f"{where}: sentence {index}: {layer} span [{first}, {end}) is not within its "
-                                         f"{len(words)} words")
+                        raise ValueError(
+                            f"{where}: sentence {index}: {layer} span [{first}, {end}) is not within its "
+                            f"{len(words)} words"
+                        )
 
-    def _arguments(self, mentions: list[dict[str, list[Mention]]], offsets: np.ndarray, word_sums: np.ndarray | None,
-                   word_counts: np.ndarray) -> list[tuple[WordArgument, ...]]:
+    def _arguments(
+        self,
+        mentions: list[dict[str, list[Mention]]],
+        offsets: np.ndarray,
+        word_sums: np.ndarray | None,
+        word_counts: np.ndarray,
+    ) -> list[tuple[WordArgument, ...]]:
         """The arguments of every sentence: each (trigger, entity) pair of its mentions scored by the argument head
         from the two spans' pooled pieces (each word's pieces read in the window that predicts it, so a pair is
         scored however far apart its spans are)."""
         subtypes, entity_types = types_of(self.layers[TRIGGER_LAYER]), types_of(self.layers[ENTITY_LAYER])
-        pairs = [(index, *pair) for index, given in enumerate(mentions)
-                 for pair in candidate_pairs(list(given.get(TRIGGER_LAYER, ())), list(given.get(ENTITY_LAYER, ())),
-                                             subtypes, entity_types)]
+        pairs = [
+            (index, *pair)
+            for index, given in enumerate(mentions)
+            for pair in candidate_pairs(
+                list(given.get(TRIGGER_LAYER, ())), list(given.get(ENTITY_LAYER, ())), subtypes, entity_types
+            )
+        ]
         found: list[list[WordArgument]] = [[] for _ in mentions]
         if not pairs:
             return [()] * len(mentions)
@@ -289,7 +354,9 @@ class Tagger:
             return word_sums[begin:stop].sum(0) / max(word_counts[begin:stop].sum(), 1.0)
 
         def stacked(spans) -> torch.Tensor:
-            return torch.from_numpy(np.stack([pooled(index, first, end) for index, first, end in spans])).to(self.device)
+            return torch.from_numpy(np.stack([pooled(index, first, end) for index, first, end in spans])).to(
+                self.device
+            )
 
         triggers = stacked((index, *trigger[:2]) for index, trigger, _, _ in pairs)
         entities = stacked((index, *entity[:2]) for index, _, entity, _ in pairs)

@@ -4,6 +4,7 @@ Normalisation works on one word at a time and never merges words or moves text b
 prediction maps back to a character span of the raw input. A scheme may write a word as several
 space-separated parts (arabert_v02: `و6` -> `و 6`); the tokenizer keeps all their pieces as that word's.
 """
+
 from __future__ import annotations
 
 import html
@@ -95,8 +96,11 @@ _ARABERT_JOINED = f"0-9A-Za-z{_ARABERT_LETTER}\\[\\]"  # kept together inside a 
 # kept, but as a part of its own: U+0640-U+066C (tatweel, the marks U+064B-U+065F, the Arabic-Indic digits,
 # the Arabic percent and decimal signs), alef wasla and its neighbours (U+0671-U+0674), ASCII punctuation but
 # & and / (AraBERT writes / as -), and the punctuation below (with two marks AraBERT's list happens to hold)
-_ARABERT_APART = ("\u0640-\u066c\u0671-\u0674" + re.escape("!\"#$%'()*+,-.:;<=>?@\\^_`{|}~")
-                  + "\u00ab\u00b7\u00bb\u060c\u061b\u061f\u06da\u0b4d\u2013\u2014\u2018\u2019\u201c\u201d\u2026")
+_ARABERT_APART = (
+    "\u0640-\u066c\u0671-\u0674"
+    + re.escape("!\"#$%'()*+,-.:;<=>?@\\^_`{|}~")
+    + "\u00ab\u00b7\u00bb\u060c\u061b\u061f\u06da\u0b4d\u2013\u2014\u2018\u2019\u201c\u201d\u2026"
+)
 _ARABERT_DROPPED = re.compile(f"[^{_ARABERT_JOINED}{_ARABERT_APART}]")
 _ARABERT_SET_APART = re.compile(f"([^{_ARABERT_JOINED}])")
 # ASCII digits written against Arabic letters: the two runs become two parts, each set apart from what is

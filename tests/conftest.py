@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny synthetic corpus laid out like ../shared/data, and a tiny trained checkpoint."""
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,23 @@ PLACES = [["دمشق"], ["دير", "الزور"], ["بغداد"], ["القاهر
 ORGS = [["الأمم", "المتحدة"], ["اتحاد", "صناعة", "السيارات"], ["الجيش", "السوري"]]
 MISC = [["الحرب", "العالمية"], ["كأس", "العالم"]]
 TRIGGERS = {"هجوم": "Conflict.Attack", "قتل": "Life.Die", "وصل": "Movement.Transport", "اجتماع": "Contact.Meet"}
-FILLER = list(TRIGGERS) + ["أعلن", "أن", "في", "على", "من", "القوات", "استعادت", "السيطرة", "مدينة", "وقال", "اليوم", "،", ".", "(", ")"]
+FILLER = list(TRIGGERS) + [
+    "أعلن",
+    "أن",
+    "في",
+    "على",
+    "من",
+    "القوات",
+    "استعادت",
+    "السيطرة",
+    "مدينة",
+    "وقال",
+    "اليوم",
+    "،",
+    ".",
+    "(",
+    ")",
+]
 
 
 def synthetic_sentences(count: int, seed: int, long_every: int = 0) -> list[list[tuple[str, str]]]:
@@ -57,8 +74,9 @@ def tokenizer_json_to_vocab_txt(folder: Path) -> None:
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     (folder / "tokenizer.json").unlink()
     config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
-    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "tokenizer_class": "BertTokenizer"}),
-                                                  encoding="utf-8")
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps({**config, "tokenizer_class": "BertTokenizer"}), encoding="utf-8"
+    )
 
 
 def run_make(*arguments: str, data_root: Path, timeout: int = 1200):
@@ -69,15 +87,28 @@ def run_make(*arguments: str, data_root: Path, timeout: int = 1200):
 
     venv = Path(sys.executable).parent.parent
     root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(root), "ARABIC_NEWS_DATA": str(data_root),
-           "OMP_NUM_THREADS": "1"}
-    return subprocess.run(["make", "--no-print-directory", f"VENV={venv}", "-o", f"{venv}/.installed", *arguments],
-                          cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(root),
+        "ARABIC_NEWS_DATA": str(data_root),
+        "OMP_NUM_THREADS": "1",
+    }
+    return subprocess.run(
+        ["make", "--no-print-directory", f"VENV={venv}", "-o", f"{venv}/.installed", *arguments],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def write_conll(path: Path, sentences: list[list[tuple[str, ...]]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n\n".join("\n".join(" ".join(row) for row in sentence) for sentence in sentences), encoding="utf-8")
+    path.write_text(
+        "\n\n".join("\n".join(" ".join(row) for row in sentence) for sentence in sentences), encoding="utf-8"
+    )
 
 
 def with_events(sentences: list[list[tuple[str, str]]]) -> list[list[tuple[str, str, str]]]:
@@ -109,14 +140,28 @@ def synthetic_arguments(sentences: list[list[tuple[str, str, str]]]) -> list[dic
             if first_person and first_person[1] <= t_first:
                 links.append((first_person, "Agent"))
             links += [(span, "Patient") for span in after[:1]]
-            links += [((f, e), "Place") for f, e, kind in entities
-                      if kind == "LOC" and (t_first - e <= 3 if e <= t_first else f - t_end <= 3)]
+            links += [
+                ((f, e), "Place")
+                for f, e, kind in entities
+                if kind == "LOC" and (t_first - e <= 3 if e <= t_first else f - t_end <= 3)
+            ]
             for entity, role in links:
                 arguments[(t_first, t_end), entity] = role  # one link per pair; the Agent rules may agree
-        records.append({"sentence": index, "arguments": [
-            {"trigger": list(trigger), "trigger_text": " ".join(words[trigger[0]:trigger[1]]),
-             "entity": list(entity), "entity_text": " ".join(words[entity[0]:entity[1]]), "role": role}
-            for (trigger, entity), role in arguments.items()]})
+        records.append(
+            {
+                "sentence": index,
+                "arguments": [
+                    {
+                        "trigger": list(trigger),
+                        "trigger_text": " ".join(words[trigger[0] : trigger[1]]),
+                        "entity": list(entity),
+                        "entity_text": " ".join(words[entity[0] : entity[1]]),
+                        "role": role,
+                    }
+                    for (trigger, entity), role in arguments.items()
+                ],
+            }
+        )
     return records
 
 
@@ -127,7 +172,9 @@ def write_arguments(path: Path, records: list[dict]) -> None:
 def aqmar_style(sentences: list[list[tuple[str, str]]]) -> list[list[tuple[str, str]]]:
     """AQMAR writes PER and MIS where ANERcorp writes PERS and MISC."""
     rename = {"PERS": "PER", "MISC": "MIS"}
-    return [[(word, tag[:2] + rename.get(tag[2:], tag[2:]) if tag != "O" else tag) for word, tag in s] for s in sentences]
+    return [
+        [(word, tag[:2] + rename.get(tag[2:], tag[2:]) if tag != "O" else tag) for word, tag in s] for s in sentences
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -155,8 +202,10 @@ def tiny_run(tiny_data_root, tmp_path_factory) -> Path:
     from train.run import run
 
     out = tmp_path_factory.mktemp("runs")
-    config = load_config(Path(__file__).parents[1] / "configs" / "tiny.yaml",
-                         [f"data_root={tiny_data_root}", f"output_dir={out}", "training.epochs=3"])
+    config = load_config(
+        Path(__file__).parents[1] / "configs" / "tiny.yaml",
+        [f"data_root={tiny_data_root}", f"output_dir={out}", "training.epochs=3"],
+    )
     run(config)
     return out / "tiny"
 

@@ -6,6 +6,7 @@ AraBERT-style WordPiece tokenizer makes of each word, through the project's own 
 pieces of the word as AraBERT's preprocessing leaves it. AraBERT's vocabulary cannot be downloaded here, so the
 tokenizer is one trained on the corpora with AraBERT's tokenizer settings (train/encoders.py bert_wordpiece).
 """
+
 from __future__ import annotations
 
 import random
@@ -82,24 +83,31 @@ def test_every_character_as_arabert_leaves_it(arabert):
         for word in (character, f"ب{character}ب", f"1{character}ب", character * 4):
             if normalise_word(word, "arabert_v02") != arabert.preprocess(word):
                 differing.append(word)
-    assert not differing, [(word, normalise_word(word, "arabert_v02"), arabert.preprocess(word))
-                           for word in differing[:10]]
+    assert not differing, [
+        (word, normalise_word(word, "arabert_v02"), arabert.preprocess(word)) for word in differing[:10]
+    ]
 
 
 def test_random_words_as_arabert_leaves_them(arabert):
     """Random words of Arabic and Latin letters, both kinds of digits, marks, tatweel, punctuation, HTML entities
     and tags: the same text as AraBERT's. Links, e-mail addresses and mentions are left out: arabert_v02 replaces
     such a word whole, where AraBERT replaces the part its patterns match (docs/ARABERT.md)."""
-    alphabet = (list("بتجحدرسصطعفقكلمنهويءآأؤإئاةى") + list("0123456789٠١٢٥٩۱۲")
-                + list("\u064b\u064e\u0651\u0652\u0653\u0654\u0670\u0640\u0671\u06a4\u067e")
-                + list("./-_:%&;#!?,،؟؛«»\"'()[]<>=+~*$^|\\{}`") + list("XYZQéüÉß中😀\u200f\u00a0\ufe0f\x00")
-                + ["&amp;", "&quot;", "&#0", "ـــ", "ههه", "...", "\u2026", "\u00b7", "\u2014", "<b>", "</i>"])
+    alphabet = (
+        list("بتجحدرسصطعفقكلمنهويءآأؤإئاةى")
+        + list("0123456789٠١٢٥٩۱۲")
+        + list("\u064b\u064e\u0651\u0652\u0653\u0654\u0670\u0640\u0671\u06a4\u067e")
+        + list("./-_:%&;#!?,،؟؛«»\"'()[]<>=+~*$^|\\{}`")
+        + list("XYZQéüÉß中😀\u200f\u00a0\ufe0f\x00")
+        + ["&amp;", "&quot;", "&#0", "ـــ", "ههه", "...", "\u2026", "\u00b7", "\u2014", "<b>", "</i>"]
+    )
     rng = random.Random(23)
     words = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 10))) for _ in range(20_000)]
-    differing = [word for word in words
-                 if "://" not in word and normalise_word(word, "arabert_v02") != arabert.preprocess(word)]
-    assert not differing, [(word, normalise_word(word, "arabert_v02"), arabert.preprocess(word))
-                           for word in differing[:10]]
+    differing = [
+        word for word in words if "://" not in word and normalise_word(word, "arabert_v02") != arabert.preprocess(word)
+    ]
+    assert not differing, [
+        (word, normalise_word(word, "arabert_v02"), arabert.preprocess(word)) for word in differing[:10]
+    ]
 
 
 def test_a_word_in_parts_keeps_all_its_pieces():
@@ -127,8 +135,7 @@ def test_tagger_keeps_words_whole_and_offsets_exact(tiny_run):
 
     forced = every_word_a_person(tiny_run)
     tagger = Tagger(forced.model, forced.encoder.tokenizer, replace(forced.settings, normalisation="arabert_v02"))
-    texts = ["قتل 6 أشخاص و6 جرحى في 3/4 ـ لأفغانستان؛ عام2006 (40د) Zürich www.bbc.com ١٩٩٥",
-             *BAD_INPUTS.values()]
+    texts = ["قتل 6 أشخاص و6 جرحى في 3/4 ـ لأفغانستان؛ عام2006 (40د) Zürich www.bbc.com ١٩٩٥", *BAD_INPUTS.values()]
     for text in texts:
         doc = tagger(text)
         assert_every_word_is_a_span(text, doc)

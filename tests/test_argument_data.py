@@ -1,5 +1,6 @@
 """Event arguments in the corpora: the .args.jsonl reader, its checks against the CoNLL spans (each error
 names file:line), and how load_split attaches arguments to Sentences (None: not annotated; (): none)."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import corpora.reader
-from models.arguments import WordArgument
 from corpora.reader import CorpusError, load_split, read_arguments, read_conll
+from models.arguments import WordArgument
 
 ROLES = ("Agent", "Patient", "Place")
 
@@ -67,6 +68,7 @@ def _error(tmp_path, sentences, *lines: str, line: int) -> str:
 
 # --- reading -----------------------------------------------------------------------------------------
 
+
 def test_reads_listed_sentences_into_word_arguments(tmp_path, sentences):
     _, read = _read(tmp_path, sentences, _line(0, [KILLED, KILLED_IN]), "", _line(1, [MET]), _line(2, []))
     assert read() == {
@@ -77,11 +79,19 @@ def test_reads_listed_sentences_into_word_arguments(tmp_path, sentences):
 
 
 def test_an_entity_may_take_several_roles_and_a_trigger_several_arguments_of_one_role(tmp_path, sentences):
-    other_trigger = {"trigger": [0, 1], "trigger_text": "وصل", "entity": [4, 5], "entity_text": "بغداد",
-                     "role": "Place"}
+    other_trigger = {
+        "trigger": [0, 1],
+        "trigger_text": "وصل",
+        "entity": [4, 5],
+        "entity_text": "بغداد",
+        "role": "Place",
+    }
     both_agents = [{**MET, "entity": [1, 3], "entity_text": "الأمم المتحدة"}, MET]
-    _, read = _read(tmp_path, sentences, _line(1, [other_trigger, {**MET, "entity": [4, 5],
-                                                                   "entity_text": "بغداد", "role": "Place"}]))
+    _, read = _read(
+        tmp_path,
+        sentences,
+        _line(1, [other_trigger, {**MET, "entity": [4, 5], "entity_text": "بغداد", "role": "Place"}]),
+    )
     assert len(read()[1]) == 2
     _, read = _read(tmp_path, sentences, _line(1, both_agents))
     assert [argument.role for argument in read()[1]] == ["Agent", "Agent"]
@@ -89,19 +99,23 @@ def test_an_entity_may_take_several_roles_and_a_trigger_several_arguments_of_one
 
 # --- errors carry file:line ----------------------------------------------------------------------------
 
+
 def test_malformed_json(tmp_path, sentences):
     assert "not JSON" in _error(tmp_path, sentences, _line(0, [KILLED]), '{"sentence": 1, "arguments": [', line=2)
 
 
-@pytest.mark.parametrize("record", [
-    '[1, []]',
-    '{"arguments": []}',
-    '{"sentence": "1", "arguments": []}',
-    '{"sentence": 1.0, "arguments": []}',
-    '{"sentence": true, "arguments": []}',
-    '{"sentence": 1}',
-    '{"sentence": 1, "arguments": {}}',
-])
+@pytest.mark.parametrize(
+    "record",
+    [
+        "[1, []]",
+        '{"arguments": []}',
+        '{"sentence": "1", "arguments": []}',
+        '{"sentence": 1.0, "arguments": []}',
+        '{"sentence": true, "arguments": []}',
+        '{"sentence": 1}',
+        '{"sentence": 1, "arguments": {}}',
+    ],
+)
 def test_a_line_that_is_not_a_sentence_object(tmp_path, sentences, record):
     message = _error(tmp_path, sentences, record, line=1)
     assert "int `sentence`" in message and "list `arguments`" in message
@@ -130,30 +144,37 @@ def test_an_argument_that_is_not_an_object(tmp_path, sentences):
 
 
 @pytest.mark.parametrize("key", ["trigger", "entity"])
-@pytest.mark.parametrize("span", [[1], [1, 2, 3], ["1", "2"], [1.0, 2.0], [True, 2], [2, 2], [3, 1], [-1, 1],
-                                  [4, 6], 1])
+@pytest.mark.parametrize(
+    "span", [[1], [1, 2, 3], ["1", "2"], [1.0, 2.0], [True, 2], [2, 2], [3, 1], [-1, 1], [4, 6], 1]
+)
 def test_a_span_that_is_not_start_end(tmp_path, sentences, key, span):
     message = _error(tmp_path, sentences, _line(0, [{**KILLED, key: span}]), line=1)
     assert f"{key} {span!r} is not a span [start, end)" in message and "5 words" in message
 
 
-@pytest.mark.parametrize("span, tags", [
-    ([1, 2], ["O"]),  # not a trigger
-    ([0, 2], ["B-Life.Die", "O"]),  # a trigger and more
-])
+@pytest.mark.parametrize(
+    "span, tags",
+    [
+        ([1, 2], ["O"]),  # not a trigger
+        ([0, 2], ["B-Life.Die", "O"]),  # a trigger and more
+    ],
+)
 def test_a_trigger_that_is_not_a_trigger_span(tmp_path, sentences, span, tags):
     message = _error(tmp_path, sentences, _line(0, [{**KILLED, "trigger": span}]), line=1)
     assert f"trigger [{span[0]}, {span[1]}) is not a span of the 'events' column" in message
     assert str(tags) in message
 
 
-@pytest.mark.parametrize("sentence, span, tags", [
-    (0, [1, 2], ["B-PERS"]),  # part of محمد علي
-    (0, [2, 3], ["I-PERS"]),
-    (0, [3, 4], ["O"]),
-    (0, [1, 5], ["B-PERS", "I-PERS", "O", "B-LOC"]),
-    (1, [4, 8], ["B-LOC", "O", "O", "B-PERS"]),
-])
+@pytest.mark.parametrize(
+    "sentence, span, tags",
+    [
+        (0, [1, 2], ["B-PERS"]),  # part of محمد علي
+        (0, [2, 3], ["I-PERS"]),
+        (0, [3, 4], ["O"]),
+        (0, [1, 5], ["B-PERS", "I-PERS", "O", "B-LOC"]),
+        (1, [4, 8], ["B-LOC", "O", "O", "B-PERS"]),
+    ],
+)
 def test_an_entity_that_is_not_an_entity_span(tmp_path, sentences, sentence, span, tags):
     argument = {**(KILLED if sentence == 0 else MET), "entity": span}
     message = _error(tmp_path, sentences, _line(sentence, [argument]), line=1)
@@ -165,16 +186,24 @@ def test_two_chunks_made_by_the_iob1_repair_are_not_one_span(tmp_path):
     path = tmp_path / "iob1.txt"
     path.write_text("قتل O B-Life.Die\nواليابان B-LOC O\nفارس I-PERS O\n", encoding="utf-8")
     sentences = read_conll(path, LAYERS)  # I-PERS after B-LOC: a chunk of its own
-    argument = {"trigger": [0, 1], "trigger_text": "قتل", "entity": [1, 3], "entity_text": "واليابان فارس",
-                "role": "Patient"}
+    argument = {
+        "trigger": [0, 1],
+        "trigger_text": "قتل",
+        "entity": [1, 3],
+        "entity_text": "واليابان فارس",
+        "role": "Patient",
+    }
     assert "['B-LOC', 'B-PERS']" in _error(tmp_path, sentences, _line(0, [argument]), line=1)
 
 
-@pytest.mark.parametrize("key, text, words", [
-    ("trigger_text", "قتلى", "قتل"),
-    ("entity_text", "محمد  علي", "محمد علي"),  # two spaces
-    ("entity_text", "محمد", "محمد علي"),
-])
+@pytest.mark.parametrize(
+    "key, text, words",
+    [
+        ("trigger_text", "قتلى", "قتل"),
+        ("entity_text", "محمد  علي", "محمد علي"),  # two spaces
+        ("entity_text", "محمد", "محمد علي"),
+    ],
+)
 def test_span_text_that_differs_from_the_words_shows_both(tmp_path, sentences, key, text, words):
     message = _error(tmp_path, sentences, _line(0, [{**KILLED, key: text}]), line=1)
     assert f"{key} {text!r}" in message and repr(words) in message
@@ -213,6 +242,7 @@ def test_a_missing_arguments_file_is_named(tmp_path, sentences):
 
 # --- load_split: arguments per corpus ------------------------------------------------------------------
 
+
 @pytest.fixture
 def corpus_config(tmp_path, monkeypatch):
     """Points load_split at a corpora.yaml of one corpus `toy` under tmp_path/data; returns (write, data root)."""
@@ -227,9 +257,12 @@ def corpus_config(tmp_path, monkeypatch):
     return write, root
 
 
-TOY = {"files": {"train": "train.txt", "test": "test.txt"}, "dev": {"from": "train", "last_fraction": 0.5},
-       "layers": LAYERS,
-       "arguments": {"files": {"train": "train.args.jsonl", "test": "test.args.jsonl"}, "roles": list(ROLES)}}
+TOY = {
+    "files": {"train": "train.txt", "test": "test.txt"},
+    "dev": {"from": "train", "last_fraction": 0.5},
+    "layers": LAYERS,
+    "arguments": {"files": {"train": "train.args.jsonl", "test": "test.args.jsonl"}, "roles": list(ROLES)},
+}
 
 
 def _toy_files(root: Path, train_lines: list[str], test_lines: list[str]) -> None:
@@ -254,7 +287,10 @@ def test_masked_sentences_give_none(corpus_config):
     write({**TOY, "arguments": {**TOY["arguments"], "masked": {"test": [1]}}})
     _toy_files(root, [], [_line(0, [KILLED]), _line(1, [{**MET, "entity": [7, 9]}])])
     assert [s.arguments for s in load_split("toy:test", root)][:3] == [
-        (WordArgument((0, 1), (1, 3), "Patient"),), None, ()]
+        (WordArgument((0, 1), (1, 3), "Patient"),),
+        None,
+        (),
+    ]
 
 
 def test_errors_name_the_arguments_file_and_line(corpus_config):
@@ -300,6 +336,7 @@ def test_corpora_without_arguments_give_none(tiny_data_root, name):
 
 # --- the synthetic corpus of tests/conftest.py -----------------------------------------------------------
 
+
 def test_synthetic_corpus_has_arguments_in_every_split(tiny_data_root):
     for split in ("train", "dev", "test"):
         sentences = load_split(f"anercorp-events:{split}", tiny_data_root)
@@ -318,10 +355,14 @@ def test_synthetic_long_sentences_have_arguments_far_apart(tiny_data_root):
 
 # --- the real files ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("split, listed, n_arguments, roles", [
-    ("train", 1516, 3526, {"Agent": 1444, "Patient": 756, "Place": 1326}),
-    ("test", 305, 706, {"Agent": 274, "Patient": 169, "Place": 263}),
-])
+
+@pytest.mark.parametrize(
+    "split, listed, n_arguments, roles",
+    [
+        ("train", 1516, 3526, {"Agent": 1444, "Patient": 756, "Place": 1326}),
+        ("test", 305, 706, {"Agent": 274, "Patient": 169, "Place": 263}),
+    ],
+)
 def test_real_arguments_files_load(real_root, split, listed, n_arguments, roles):
     folder = real_root / "anercorp-events"
     lines = (folder / f"{split}.args.jsonl").read_text(encoding="utf-8").splitlines()

@@ -1,4 +1,5 @@
 """The argument head: pairs per window, loss masking, checkpoint round trip, the Tagger's arguments and eval."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -9,15 +10,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from corpora.reader import Sentence, load_split
 from eval.harness import evaluate, render
 from models import Tagger
-from models.arguments import ARGUMENT_KEY, NO_ROLE, PAIR_COLUMNS, WordArgument, distance_bucket, N_DISTANCE_BUCKETS
+from models.arguments import ARGUMENT_KEY, N_DISTANCE_BUCKETS, NO_ROLE, PAIR_COLUMNS, WordArgument, distance_bucket
 from models.checkpoint import HEADS_FILE, CheckpointError, load_checkpoint
 from models.encoding import WordEncoder
 from models.labels import bio_labels, chunks
 from models.modeling import IGNORE, PAIRS_KEY, MultiHeadTagger, label_key
 from train.config import ConfigError, load_config
-from corpora.reader import Sentence, load_split
 from train.encoders import tiny_encoder
 from train.features import Collator, PairStats, build_features, window_pairs
 
@@ -28,11 +29,22 @@ LAYERS = {"entities": bio_labels(["PERS", "LOC", "ORG", "MISC"]), "events": bio_
 
 
 def argument_config(root: Path, out: Path, *extra: str) -> dict:
-    return load_config(TINY, [
-        f"data_root={root}", f"output_dir={out}", "name=arguments", "training.epochs=3", "word_pooling=mean",
-        f"layers.events={json.dumps(EVENT_TYPES)}", f"roles={json.dumps(ROLES)}",
-        "data.train=[anercorp-events:train, aqmar:train]", "data.dev=anercorp-events:dev",
-        "data.test=anercorp-events:test", *extra])
+    return load_config(
+        TINY,
+        [
+            f"data_root={root}",
+            f"output_dir={out}",
+            "name=arguments",
+            "training.epochs=3",
+            "word_pooling=mean",
+            f"layers.events={json.dumps(EVENT_TYPES)}",
+            f"roles={json.dumps(ROLES)}",
+            "data.train=[anercorp-events:train, aqmar:train]",
+            "data.dev=anercorp-events:dev",
+            "data.test=anercorp-events:test",
+            *extra,
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +109,12 @@ def test_each_pair_goes_to_exactly_one_window_that_reads_it_whole():
     assert role == 1 + ROLES.index("Agent")
     window = windows[index]
     assert 2 in window.words, "the pair is trained in the window that predicts its trigger"
-    assert row[:4] == [window.word_bounds[2 - window.first_word], window.word_bounds[3 - window.first_word],
-                       window.word_bounds[3 - window.first_word], window.word_bounds[4 - window.first_word]]
+    assert row[:4] == [
+        window.word_bounds[2 - window.first_word],
+        window.word_bounds[3 - window.first_word],
+        window.word_bounds[3 - window.first_word],
+        window.word_bounds[4 - window.first_word],
+    ]
     # one window holds everything: every pair once, in that window
     wide = encoder_for([sentence], 128).encode([list(sentence.words)])[0]
     assert len(wide) == 1
@@ -121,17 +137,28 @@ def test_sentences_without_arguments_carry_no_pairs_and_no_argument_loss():
     model = MultiHeadTagger(encoder_model, LAYERS, roles=ROLES).eval()
     inputs = Collator(0)(features[1:])
     labels = {key: value for key, value in inputs.items() if key.startswith("labels_")}
-    with_head = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                      argument_pairs=inputs[PAIRS_KEY], **labels)["loss"]
+    with_head = model(
+        input_ids=inputs["input_ids"],
+        attention_mask=inputs["attention_mask"],
+        argument_pairs=inputs[PAIRS_KEY],
+        **labels,
+    )["loss"]
     layers_only = {key: value for key, value in labels.items() if key != label_key(ARGUMENT_KEY)}
     without = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], **layers_only)["loss"]
     assert torch.allclose(with_head, without)
     annotated_inputs = Collator(0)(features[:1])
     annotated_labels = {key: value for key, value in annotated_inputs.items() if key.startswith("labels_")}
-    more = model(input_ids=annotated_inputs["input_ids"], attention_mask=annotated_inputs["attention_mask"],
-                 argument_pairs=annotated_inputs[PAIRS_KEY], **annotated_labels)["loss"]
-    fewer = model(input_ids=annotated_inputs["input_ids"], attention_mask=annotated_inputs["attention_mask"],
-                  **{k: v for k, v in annotated_labels.items() if k != label_key(ARGUMENT_KEY)})["loss"]
+    more = model(
+        input_ids=annotated_inputs["input_ids"],
+        attention_mask=annotated_inputs["attention_mask"],
+        argument_pairs=annotated_inputs[PAIRS_KEY],
+        **annotated_labels,
+    )["loss"]
+    fewer = model(
+        input_ids=annotated_inputs["input_ids"],
+        attention_mask=annotated_inputs["attention_mask"],
+        **{k: v for k, v in annotated_labels.items() if k != label_key(ARGUMENT_KEY)},
+    )["loss"]
     assert more > fewer, "annotated pairs add their loss"
 
 
@@ -161,8 +188,12 @@ def test_training_scores_the_same_pairs_as_the_tagger(argument_run, tiny_data_ro
     features, _ = build_features(short, tagger.encoder, tagger.layers, "test", "mean", tagger.roles)
     batch = Collator(tokenizer.pad_token_id)(features)
     with torch.no_grad():
-        trained = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                        word_starts=batch["word_starts"], argument_pairs=batch[PAIRS_KEY])[ARGUMENT_KEY]
+        trained = model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            word_starts=batch["word_starts"],
+            argument_pairs=batch[PAIRS_KEY],
+        )[ARGUMENT_KEY]
     gold = [{layer: chunks(list(s.tags[layer])) for layer in ("events", "entities")} for s in short]
     predicted = tagger.predict_words([list(s.words) for s in short], mentions=gold)
     for row, words in enumerate(predicted):
@@ -178,8 +209,9 @@ def test_the_tagger_takes_its_roles_from_the_head(argument_run):
     """The argument head's outputs are its roles, in its order: the Tagger reads them off the head it runs."""
     model, tokenizer, info = load_checkpoint(argument_run)
     tagger = always(Tagger(model, tokenizer, dataclasses.replace(info.settings, roles=())), "Place")
-    (predicted,) = tagger.predict_words([["هجوم", "دمشق"]], mentions=[{"events": [(0, 1, "Conflict.Attack")],
-                                                                      "entities": [(1, 2, "LOC")]}])
+    (predicted,) = tagger.predict_words(
+        [["هجوم", "دمشق"]], mentions=[{"events": [(0, 1, "Conflict.Attack")], "entities": [(1, 2, "LOC")]}]
+    )
     assert tagger.roles == ROLES and [a.role for a in predicted.arguments] == ["Place"]
 
 
@@ -188,11 +220,15 @@ def test_checkpoint_keeps_the_head_and_refuses_one_without_it(argument_run, tmp_
     model, _, info = load_checkpoint(argument_run)
     assert list(info.settings.roles) == ROLES and model.roles == ROLES
     assert model.argument_head is not None
-    from safetensors.torch import load_file, save_file
     import shutil
+
+    from safetensors.torch import load_file, save_file
+
     broken = tmp_path / "model"
     shutil.copytree(argument_run, broken)
-    heads = {key: value for key, value in load_file(str(broken / HEADS_FILE)).items() if not key.startswith("arguments.")}
+    heads = {
+        key: value for key, value in load_file(str(broken / HEADS_FILE)).items() if not key.startswith("arguments.")
+    }
     save_file(heads, str(broken / HEADS_FILE))
     meta = json.loads((broken / "tagger.json").read_text())
     meta.pop("sha256")
@@ -225,7 +261,7 @@ def test_arguments_slice_the_raw_text_and_refer_to_the_docs_spans(argument_run):
     for argument in doc.arguments:
         assert argument.event in events and argument.entity in entities
         for span in (argument.event, argument.entity):
-            assert text[span.start:span.end] == span.text
+            assert text[span.start : span.end] == span.text
         assert argument.role == "Agent" and 0.99 < argument.score <= 1.0
         assert argument in doc.arguments_of(argument.event)
     # pairs never cross sentences
@@ -275,14 +311,16 @@ def test_eval_reports_arguments_both_ways_beside_the_rule_baseline(argument_run,
         assert arguments["rule_baseline"][view]["labelled"]["n_gold"] == n_gold
         assert 0 <= arguments[view]["labelled"]["f1"] <= arguments[view]["identification"]["f1"] <= 1
     assert arguments["events_fully_right"]["gold_mentions"]["events"] == sum(
-        len(chunks(list(s.tags["events"]))) for s in sentences if s.arguments is not None)
+        len(chunks(list(s.tags["events"]))) for s in sentences if s.arguments is not None
+    )
     text = render(report)
     assert "arguments, gold triggers and entities given" in text and "rule baseline" in text
 
 
 @pytest.mark.slow
-def test_the_argument_benchmark_times_both_rows_interleaved(argument_run, tiny_data_root, tmp_path, monkeypatch,
-                                                            capsys):
+def test_the_argument_benchmark_times_both_rows_interleaved(
+    argument_run, tiny_data_root, tmp_path, monkeypatch, capsys
+):
     import bench.common
     from bench.arguments import main
 
@@ -293,4 +331,6 @@ def test_the_argument_benchmark_times_both_rows_interleaved(argument_run, tiny_d
     assert "| sentences |" in table and "2 interleaved pairs of passes" in table
     saved = json.loads((tmp_path / "arguments.json").read_text())
     timed = saved["results"]["sentences"]["seconds"]
-    assert len(timed["with arguments"]) == len(timed["without"]) == 2 and len(saved["results"]["sentences"]["ratios"]) == 2
+    assert (
+        len(timed["with arguments"]) == len(timed["without"]) == 2 and len(saved["results"]["sentences"]["ratios"]) == 2
+    )

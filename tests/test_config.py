@@ -1,4 +1,5 @@
 """Run configs: every key known, defaults filled, overrides typed, mistakes named."""
+
 from __future__ import annotations
 
 import re
@@ -62,9 +63,12 @@ def test_name_defaults_to_the_file_stem(tmp_path):
 
 # --- overrides -------------------------------------------------------------------------------------
 
+
 def test_override_value_is_parsed_as_yaml(tmp_path):
-    config = load_config(_write(tmp_path, MINIMAL), ["training.epochs=5", "data.dev=anercorp:dev",
-                                                      "training.threads=null", "layers={entities: [ORG]}"])
+    config = load_config(
+        _write(tmp_path, MINIMAL),
+        ["training.epochs=5", "data.dev=anercorp:dev", "training.threads=null", "layers={entities: [ORG]}"],
+    )
     assert config["training"]["epochs"] == 5
     assert isinstance(config["training"]["epochs"], int)
     assert config["training"]["batch_size"] == 16  # the rest of the section stays
@@ -81,8 +85,9 @@ def test_later_overrides_win(tmp_path):
 @pytest.mark.parametrize("text, expected", [("1e-4", 1e-4), ("3E-5", 3e-5), ("5.0e-5", 5e-5), ("0.001", 0.001)])
 def test_exponent_numbers_are_numbers(tmp_path, text, expected):
     # YAML 1.1 (PyYAML) reads 1e-4 as a string; a learning rate written that way must still be a float
-    config = load_config(_write(tmp_path, MINIMAL + f"training:\n  head_learning_rate: {text}\n"),
-                         [f"training.learning_rate={text}"])
+    config = load_config(
+        _write(tmp_path, MINIMAL + f"training:\n  head_learning_rate: {text}\n"), [f"training.learning_rate={text}"]
+    )
     assert config["training"]["learning_rate"] == expected
     assert config["training"]["head_learning_rate"] == expected
     assert isinstance(config["training"]["learning_rate"], float)
@@ -97,14 +102,41 @@ def test_override_can_add_a_layer_and_its_weight(tmp_path):
 
 # The ACE 2005 subtypes in the order the configs listed them before they named the set: the label order of
 # every checkpoint trained since, so it must not change.
-ACE2005 = ["Conflict.Attack", "Conflict.Demonstrate", "Movement.Transport", "Contact.Meet", "Contact.Phone_Write",
-           "Life.Be_Born", "Life.Marry", "Life.Divorce", "Life.Injure", "Life.Die",
-           "Personnel.Start_Position", "Personnel.End_Position", "Personnel.Nominate", "Personnel.Elect",
-           "Transaction.Transfer_Ownership", "Transaction.Transfer_Money",
-           "Business.Start_Org", "Business.Merge_Org", "Business.Declare_Bankruptcy", "Business.End_Org",
-           "Justice.Arrest_Jail", "Justice.Release_Parole", "Justice.Trial_Hearing", "Justice.Charge_Indict",
-           "Justice.Sue", "Justice.Convict", "Justice.Sentence", "Justice.Fine", "Justice.Execute",
-           "Justice.Extradite", "Justice.Acquit", "Justice.Appeal", "Justice.Pardon"]
+ACE2005 = [
+    "Conflict.Attack",
+    "Conflict.Demonstrate",
+    "Movement.Transport",
+    "Contact.Meet",
+    "Contact.Phone_Write",
+    "Life.Be_Born",
+    "Life.Marry",
+    "Life.Divorce",
+    "Life.Injure",
+    "Life.Die",
+    "Personnel.Start_Position",
+    "Personnel.End_Position",
+    "Personnel.Nominate",
+    "Personnel.Elect",
+    "Transaction.Transfer_Ownership",
+    "Transaction.Transfer_Money",
+    "Business.Start_Org",
+    "Business.Merge_Org",
+    "Business.Declare_Bankruptcy",
+    "Business.End_Org",
+    "Justice.Arrest_Jail",
+    "Justice.Release_Parole",
+    "Justice.Trial_Hearing",
+    "Justice.Charge_Indict",
+    "Justice.Sue",
+    "Justice.Convict",
+    "Justice.Sentence",
+    "Justice.Fine",
+    "Justice.Execute",
+    "Justice.Extradite",
+    "Justice.Acquit",
+    "Justice.Appeal",
+    "Justice.Pardon",
+]
 
 
 def test_a_named_type_set_resolves_to_its_types_in_order(tmp_path):
@@ -137,6 +169,7 @@ def test_override_without_equals_is_an_error(tmp_path):
 
 # --- mistakes are named ----------------------------------------------------------------------------
 
+
 def test_unknown_key_in_the_file_names_the_nearest(tmp_path):
     path = _write(tmp_path, MINIMAL + "trainig:\n  epochs: 2\n")
     with pytest.raises(ConfigError) as info:
@@ -166,11 +199,14 @@ def test_unknown_key_far_from_any_lists_the_known_keys(tmp_path):
     assert "known keys" in str(info.value) and "'encoder'" in str(info.value)
 
 
-@pytest.mark.parametrize("missing, text", [
-    ("encoder", MINIMAL.replace("encoder: tiny:bert\n", "")),
-    ("layers", MINIMAL.replace("layers:\n  entities: [PERS, LOC]\n", "")),
-    ("data.train", MINIMAL.replace("data:\n  train: [anercorp:train]\n", "")),
-])
+@pytest.mark.parametrize(
+    "missing, text",
+    [
+        ("encoder", MINIMAL.replace("encoder: tiny:bert\n", "")),
+        ("layers", MINIMAL.replace("layers:\n  entities: [PERS, LOC]\n", "")),
+        ("data.train", MINIMAL.replace("data:\n  train: [anercorp:train]\n", "")),
+    ],
+)
 def test_required_keys(tmp_path, missing, text):
     with pytest.raises(ConfigError, match=missing):
         load_config(_write(tmp_path, text))

@@ -1,4 +1,5 @@
 """context: a window also reads the neighbouring sentences of its text, in training, in the Tagger and in eval."""
+
 from __future__ import annotations
 
 import json
@@ -7,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from corpora.reader import load_split
 from models.checkpoint import CheckpointError, read_info
 from models.tagger import Tagger
 from train.config import ConfigError, load_config
-from corpora.reader import load_split
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 # two sentences of one text (the Tagger splits at the full stop)
@@ -29,8 +30,12 @@ def context_run(tiny_data_root, tmp_path_factory) -> Path:
     from train.run import run
 
     out = tmp_path_factory.mktemp("runs")
-    run(load_config(CONFIGS / "tiny.yaml", [f"data_root={tiny_data_root}", f"output_dir={out}", "context=4",
-                                            "training.max_steps=6"]))
+    run(
+        load_config(
+            CONFIGS / "tiny.yaml",
+            [f"data_root={tiny_data_root}", f"output_dir={out}", "context=4", "training.max_steps=6"],
+        )
+    )
     return out / "tiny" / "model"
 
 
@@ -52,8 +57,11 @@ def test_the_tagger_reads_neighbours_within_a_text_never_across_texts(context_ru
     # what the encoder is told: two texts of two sentences each
     seen = []
     encode = tagger.encoder.encode
-    monkeypatch.setattr(tagger.encoder, "encode", lambda sentences, documents=None: seen.append(documents) or
-                        encode(sentences, documents))
+    monkeypatch.setattr(
+        tagger.encoder,
+        "encode",
+        lambda sentences, documents=None: seen.append(documents) or encode(sentences, documents),
+    )
     assert tagger.tag([TEXT, TEXT[::-1]]) == together
     assert seen == [[0, 0, 1, 1]]
     # and reading the neighbour changes the model's view of a sentence
@@ -61,8 +69,15 @@ def test_the_tagger_reads_neighbours_within_a_text_never_across_texts(context_ru
     assert tagger.predict_words(words, ["text", "text"]) != tagger.predict_words(words)
 
 
-@pytest.mark.parametrize("documents, error, says", [("ab", TypeError, "got str"), (7, TypeError, "got int"),
-                                                     ([0], ValueError, "got 1 ids"), ([0, 0, 0], ValueError, "got 3 ids")])
+@pytest.mark.parametrize(
+    "documents, error, says",
+    [
+        ("ab", TypeError, "got str"),
+        (7, TypeError, "got int"),
+        ([0], ValueError, "got 1 ids"),
+        ([0, 0, 0], ValueError, "got 3 ids"),
+    ],
+)
 @pytest.mark.slow
 def test_document_ids_must_be_one_per_sentence(context_run: Path, documents, error, says):
     tagger = Tagger.load(context_run, precision="fp32")
@@ -89,6 +104,9 @@ def test_a_checkpoint_with_a_bad_context_is_refused(context_run: Path, tmp_path:
     info = json.loads((broken / "tagger.json").read_text(encoding="utf-8"))
     info["settings"]["context"] = -3
     (broken / "tagger.json").write_text(json.dumps(info), encoding="utf-8")
-    with pytest.raises(CheckpointError, match=r"tagger.json: context must be a whole number of pieces from 0 to under "
-                                              r"half of max_length \(24\), got -3"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"tagger.json: context must be a whole number of pieces from 0 to under "
+        r"half of max_length \(24\), got -3",
+    ):
         read_info(broken)

@@ -1,4 +1,5 @@
 """Corpus readers: CoNLL in, IOB2 sentences out; bad input is reported by file and line."""
+
 from __future__ import annotations
 
 import logging
@@ -6,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from models.labels import chunks
 from corpora.reader import DATA_ENV, CorpusError, Sentence, data_root, load_split, read_conll
+from models.labels import chunks
 
 ENTITIES = {"entities": 1}
 
@@ -19,6 +20,7 @@ def _write(tmp_path: Path, text: str, name: str = "corpus.txt") -> Path:
 
 
 # --- reading ---------------------------------------------------------------------------------------
+
 
 def test_reads_tokens_and_tags_in_sentences(tmp_path):
     path = _write(tmp_path, "قال O\nمحمد B-PERS\nعلي I-PERS\n. O\n\nفي O\nدمشق B-LOC\n")
@@ -58,7 +60,9 @@ def test_iob1_is_normalised_to_iob2_and_the_repair_logged(tmp_path, caplog):
         ("B-ORG", "I-ORG", "B-LOC"),
     ]
     messages = [record.getMessage() for record in caplog.records if record.name == "corpora.reader"]
-    assert any("repaired 4 " in message and str(path) in message and "entities" in message for message in messages), messages
+    assert any("repaired 4 " in message and str(path) in message and "entities" in message for message in messages), (
+        messages
+    )
 
 
 def test_iob2_input_logs_no_repair(tmp_path, caplog):
@@ -69,6 +73,7 @@ def test_iob2_input_logs_no_repair(tmp_path, caplog):
 
 
 # --- errors carry file:line ------------------------------------------------------------------------
+
 
 def test_wrong_column_count_names_file_and_line(tmp_path):
     path = _write(tmp_path, "قال O\nمحمد B-PERS\n\nفي O extra\n")
@@ -117,6 +122,7 @@ def test_corpus_error_is_a_value_error():
 
 # --- columns -> layers, type renames ---------------------------------------------------------------
 
+
 def test_three_columns_give_two_layers(tmp_path):
     path = _write(tmp_path, "قتل O B-Life.Die\nمحمد B-PERS O\nفي O O\nحمص B-LOC O\n")
     [sentence] = read_conll(path, {"entities": 1, "events": 2})
@@ -148,6 +154,7 @@ def test_types_map_then_iob1_repair_sees_the_renamed_type(tmp_path):
 
 
 # --- data_root -------------------------------------------------------------------------------------
+
 
 def test_the_config_wins_over_the_env_var(tmp_path, monkeypatch):
     from_env, from_config = tmp_path / "env", tmp_path / "config"
@@ -184,6 +191,7 @@ def test_missing_config_folder_names_the_setting(tmp_path, monkeypatch):
 
 # --- load_split: the configured corpora ------------------------------------------------------------
 
+
 def _tokens(sentences: list[Sentence]) -> int:
     return sum(len(sentence.words) for sentence in sentences)
 
@@ -204,8 +212,10 @@ def test_anercorp_sizes_and_carved_dev(real_root):
         assert len(sentence.tags["entities"]) == len(sentence.words)
 
 
-@pytest.mark.parametrize("split, sentences, tokens, events", [
-    ("train", 1328, 36_050, 542), ("dev", 710, 19_519, 108), ("test", 605, 18_284, 251)])
+@pytest.mark.parametrize(
+    "split, sentences, tokens, events",
+    [("train", 1328, 36_050, 542), ("dev", 710, 19_519, 108), ("test", 605, 18_284, 251)],
+)
 def test_aqmar_events_feeds_both_layers_with_anercorp_types(real_root, split, sentences, tokens, events):
     """The counts of the data folder's README; AQMAR's PER and MIS read as the ANERcorp types, and no
     argument layer, so the argument loss is masked (None), not trained on as 'no argument'."""
@@ -234,11 +244,11 @@ def test_unknown_split_lists_known_ones(tmp_path):
 
 def test_wojood_trains_through_config_alone():
     """21 nested types: the config's label set covers every outermost tag, no code knows the scheme."""
+    from corpora.reader import PROJECT_ROOT
+    from models.encoding import WordEncoder
     from models.labels import bio_labels
     from train.config import load_config
-    from corpora.reader import PROJECT_ROOT
     from train.encoders import tiny_encoder
-    from models.encoding import WordEncoder
     from train.features import build_features
 
     try:

@@ -1,6 +1,7 @@
 """The corpus tagger (models/corpus.py): the records and errors of one process, exactly once after a SIGKILL of one
 of two processes, a crash between writing and committing, the output folder's rules, and a million lines
 streamed in flat memory."""
+
 from __future__ import annotations
 
 import json
@@ -12,26 +13,49 @@ from pathlib import Path
 
 import pytest
 
-from models import Tagger
-from models.corpus import Counts, Progress, SeenIds, Unit, Worker, declared_id, id_key, main, read_units
-from models.records import to_record
-from models.tagger import Doc
 # roles_checkpoint, a fixture: a checkpoint that finds spans and arguments
 from test_argument_outputs import roles_checkpoint  # noqa: F401
 from test_distributed import ROOT, free_port, subprocess_env
 from test_serve import same_spans
 
-TEXTS = ["أعلن محمد في دمشق أن القوات استعادت السيطرة على مدينة دير الزور.\nوقال أحمد علي في بغداد",
-         "وصل جورج بوش إلى القاهرة اليوم", "اجتماع الأمم المتحدة في ألمانيا", "هجوم على الجيش السوري في دمشق",
-         "قال محمد إن كأس العالم في القاهرة", "", "👍🏽 قال\x00محمد", "الحرب العالمية " * 40]
+from models import Tagger
+from models.corpus import Counts, Progress, SeenIds, Unit, Worker, declared_id, id_key, main, read_units
+from models.records import to_record
+from models.tagger import Doc
+
+TEXTS = [
+    "أعلن محمد في دمشق أن القوات استعادت السيطرة على مدينة دير الزور.\nوقال أحمد علي في بغداد",
+    "وصل جورج بوش إلى القاهرة اليوم",
+    "اجتماع الأمم المتحدة في ألمانيا",
+    "هجوم على الجيش السوري في دمشق",
+    "قال محمد إن كأس العالم في القاهرة",
+    "",
+    "👍🏽 قال\x00محمد",
+    "الحرب العالمية " * 40,
+]
 # (line, the reason's beginning) of every line of BAD that is not a document
-BAD = [b'{"id": "a1", "text": ', b'{"text": "no id"}', b'{"id": "a2"}', b'{"id": "a3", "text": 7}',
-       b'{"id": true, "text": "x"}', b'{"id": "d0", "text": "a duplicate"}', b'["id", "text"]',
-       '{"id": "a4", "text": "قال محمد"}'.encode("cp1256"), b'{"id": "a5", "text": "x", "id": "a6"}']
-REASONS = ["invalid JSON", 'no "id" field', 'no "text" field', '"text" must be a string, got a number',
-           '"id" must be a non-empty string or an integer, got a boolean', 'duplicate id "d0"',
-           'expected an object with "id" and "text", got an array', "not UTF-8 at byte offset 22 of the line (Arabic",
-           '"id" appears more than once']
+BAD = [
+    b'{"id": "a1", "text": ',
+    b'{"text": "no id"}',
+    b'{"id": "a2"}',
+    b'{"id": "a3", "text": 7}',
+    b'{"id": true, "text": "x"}',
+    b'{"id": "d0", "text": "a duplicate"}',
+    b'["id", "text"]',
+    '{"id": "a4", "text": "قال محمد"}'.encode("cp1256"),
+    b'{"id": "a5", "text": "x", "id": "a6"}',
+]
+REASONS = [
+    "invalid JSON",
+    'no "id" field',
+    'no "text" field',
+    '"text" must be a string, got a number',
+    '"id" must be a non-empty string or an integer, got a boolean',
+    'duplicate id "d0"',
+    'expected an object with "id" and "text", got an array',
+    "not UTF-8 at byte offset 22 of the line (Arabic",
+    '"id" appears more than once',
+]
 
 
 def write_jsonl(path: Path, documents: list[tuple[object, str]], bad: list[bytes] = (), every: int = 3) -> None:
@@ -61,16 +85,36 @@ def tagger(roles_checkpoint: Path) -> Tagger:  # noqa: F811
     return Tagger.load(roles_checkpoint, device="cpu", precision="fp32")
 
 
-def test_one_process_tags_every_document_and_lists_every_bad_line(roles_checkpoint: Path, tagger: Tagger,  # noqa: F811
-                                                                   tmp_path: Path, capsys):
+def test_one_process_tags_every_document_and_lists_every_bad_line(
+    roles_checkpoint: Path,  # noqa: F811
+    tagger: Tagger,
+    tmp_path: Path,
+    capsys,
+):
     documents = [(f"d{index}", text) for index, text in enumerate(TEXTS)] + [(7, "رقم هوية عددي")]
     write_jsonl(tmp_path / "news.jsonl", documents, BAD, every=1)
     (tmp_path / "one.txt").write_text(TEXTS[1], encoding="utf-8")
     (tmp_path / "windows.txt").write_bytes("قال محمد في دمشق".encode("cp1256"))
     inputs = [tmp_path / "news.jsonl", tmp_path / "one.txt", tmp_path / "windows.txt"]
     out = tmp_path / "out"
-    assert main(["--checkpoint", str(roles_checkpoint), "--input", *map(str, inputs), "--output", str(out),
-                 "--precision", "fp32", "--batch-docs", "3", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "--checkpoint",
+                str(roles_checkpoint),
+                "--input",
+                *map(str, inputs),
+                "--output",
+                str(out),
+                "--precision",
+                "fp32",
+                "--batch-docs",
+                "3",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
 
     records = shard_records(out)
     documents.append((str(tmp_path / "one.txt"), TEXTS[1]))
@@ -79,7 +123,8 @@ def test_one_process_tags_every_document_and_lists_every_bad_line(roles_checkpoi
     for (document_id, _), doc in zip(documents, docs):
         assert same_spans(records[document_id], to_record(document_id, doc, list(tagger.layers), arguments=True))
     assert sum(len(record["entities"]) for record in records.values()) and any(
-        record["arguments"] for record in records.values()), "the checkpoint finds spans and arguments to compare"
+        record["arguments"] for record in records.values()
+    ), "the checkpoint finds spans and arguments to compare"
 
     errors = [json.loads(line) for line in (out / "errors.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [error["file"] for error in errors] == [str(inputs[0])] * len(BAD) + [str(inputs[2])]
@@ -90,8 +135,13 @@ def test_one_process_tags_every_document_and_lists_every_bad_line(roles_checkpoi
     assert "iconv -f cp1256" in errors[-1]["error"], "the command line's Windows-1256 hint"
 
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert summary["documents"] == {"tagged": len(documents), "tagged_this_run": len(documents), "skipped": 0,
-                                    "failed": len(BAD) + 1, "blank_lines": 1}
+    assert summary["documents"] == {
+        "tagged": len(documents),
+        "tagged_this_run": len(documents),
+        "skipped": 0,
+        "failed": len(BAD) + 1,
+        "blank_lines": 1,
+    }
     assert summary["words"] == sum(len(text.split()) for _, text in documents)
     for layer in tagger.layers:
         assert summary["spans"][layer] == dict(Counter(span.label for doc in docs for span in doc.layer(layer)))
@@ -100,8 +150,22 @@ def test_one_process_tags_every_document_and_lists_every_bad_line(roles_checkpoi
     assert f"{len(documents)} documents tagged" in printed and f"{len(BAD) + 1} failed" in printed
 
     # the same command again: nothing to do, nothing written twice
-    assert main(["--checkpoint", str(roles_checkpoint), "--input", *map(str, inputs), "--output", str(out),
-                 "--precision", "fp32", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "--checkpoint",
+                str(roles_checkpoint),
+                "--input",
+                *map(str, inputs),
+                "--output",
+                str(out),
+                "--precision",
+                "fp32",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert shard_records(out).keys() == records.keys()
     again = json.loads((out / "summary.json").read_text(encoding="utf-8"))["documents"]
     assert again["tagged_this_run"] == 0 and again["skipped"] == len(documents)
@@ -111,8 +175,17 @@ def test_one_process_tags_every_document_and_lists_every_bad_line(roles_checkpoi
 def test_a_crash_between_writing_and_committing_is_undone(tiny_run: Path, tagger: Tagger, tmp_path: Path):
     documents = [(f"d{index}", TEXTS[index % len(TEXTS)]) for index in range(20)]
     write_jsonl(tmp_path / "in.jsonl", documents, BAD[:3])
-    command = ["--checkpoint", str(tiny_run / "model"), "--input", str(tmp_path / "in.jsonl"), "--precision", "fp32",
-               "--no-progress", "--batch-docs", "4"]
+    command = [
+        "--checkpoint",
+        str(tiny_run / "model"),
+        "--input",
+        str(tmp_path / "in.jsonl"),
+        "--precision",
+        "fp32",
+        "--no-progress",
+        "--batch-docs",
+        "4",
+    ]
     assert main([*command, "--output", str(tmp_path / "straight")]) == 0
 
     # what a process killed after its writes and before its commit leaves: committed progress up to line 11, more
@@ -125,9 +198,12 @@ def test_a_crash_between_writing_and_committing_is_undone(tiny_run: Path, tagger
     failed = sum(1 for line in first if line.strip()) - tagged
     assert tagged and failed, "the committed part holds documents and errors"
     shard_lines, error_lines = shard.read_bytes().split(b"\n"), errors.read_bytes().split(b"\n")
-    committed = Progress(position=len(first), shard_bytes=sum(len(line) + 1 for line in shard_lines[:tagged]),
-                         errors_bytes=sum(len(line) + 1 for line in error_lines[:failed]),
-                         counts=Counts(tagged=tagged, failed=failed, blank=1))
+    committed = Progress(
+        position=len(first),
+        shard_bytes=sum(len(line) + 1 for line in shard_lines[:tagged]),
+        errors_bytes=sum(len(line) + 1 for line in error_lines[:failed]),
+        counts=Counts(tagged=tagged, failed=failed, blank=1),
+    )
     (out / "progress-00000-of-00001.json").write_bytes(committed.to_json())
     with shard.open("ab") as handle:
         handle.write(b'{"id": "d9", "text": "half a rec')
@@ -160,27 +236,53 @@ def worker_of_rank(launcher: int, rank: int) -> int | None:
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if f"RANK={rank}".encode() in environ and any(b"models.corpus" in part for part in
-                                                       Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")):
+        if f"RANK={rank}".encode() in environ and any(
+            b"models.corpus" in part for part in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        ):
             return pid
     return None
 
 
 @pytest.mark.slow
-def test_a_killed_process_resumes_and_every_document_is_written_once(roles_checkpoint: Path,  # noqa: F811
-                                                                      tmp_path: Path):
+def test_a_killed_process_resumes_and_every_document_is_written_once(
+    roles_checkpoint: Path,  # noqa: F811
+    tmp_path: Path,
+):
     documents = [(f"d{index}", f"{TEXTS[index % 5]} {index}") for index in range(1500)]
     write_jsonl(tmp_path / "in.jsonl", documents, BAD, every=150)
-    common = ["-m", "models.corpus", "--checkpoint", str(roles_checkpoint), "--input", str(tmp_path / "in.jsonl"),
-              "--precision", "fp32", "--batch-docs", "4", "--commit-every", "0", "--no-progress"]
-    accelerate = [str(Path(sys.executable).parent / "accelerate"), "launch", "--config_file",
-                  str(ROOT / "configs/accelerate/cpu-2-processes.yaml")]
+    common = [
+        "-m",
+        "models.corpus",
+        "--checkpoint",
+        str(roles_checkpoint),
+        "--input",
+        str(tmp_path / "in.jsonl"),
+        "--precision",
+        "fp32",
+        "--batch-docs",
+        "4",
+        "--commit-every",
+        "0",
+        "--no-progress",
+    ]
+    accelerate = [
+        str(Path(sys.executable).parent / "accelerate"),
+        "launch",
+        "--config_file",
+        str(ROOT / "configs/accelerate/cpu-2-processes.yaml"),
+    ]
     out = tmp_path / "two"
 
     def launch(**kwargs):
-        return subprocess.Popen([*accelerate, "--main_process_port", str(free_port()), *common, "--output", str(out)],
-                                cwd=ROOT, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, **kwargs)
+        return subprocess.Popen(
+            [*accelerate, "--main_process_port", str(free_port()), *common, "--output", str(out)],
+            cwd=ROOT,
+            env=subprocess_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            **kwargs,
+        )
 
     launcher = launch()
     progress = out / "progress-00001-of-00002.json"
@@ -204,8 +306,14 @@ def test_a_killed_process_resumes_and_every_document_is_written_once(roles_check
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["processes"] == 2 and summary["documents"]["skipped"] > 0
 
-    single = subprocess.run([sys.executable, *common, "--output", str(tmp_path / "one")], cwd=ROOT,
-                            env=subprocess_env(), capture_output=True, text=True, timeout=600)
+    single = subprocess.run(
+        [sys.executable, *common, "--output", str(tmp_path / "one")],
+        cwd=ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert single.returncode == 0, single.stderr[-4000:]
     two, one = shard_records(out), shard_records(tmp_path / "one")
     assert sorted(two) == sorted(one) == sorted(document_id for document_id, _ in documents)
@@ -233,11 +341,34 @@ def test_the_output_folder_belongs_to_one_job(tiny_run: Path, tmp_path: Path, ca
     assert main([*command, "--input", str(tmp_path / "in.jsonl")]) == 2, "an input changed since"
     assert main([*command, "--input", str(tmp_path / "missing.jsonl")]) == 2
     assert capsys.readouterr().err.splitlines()[-1] == f"error: {tmp_path / 'missing.jsonl'}: no such file"
-    assert main(["--checkpoint", str(tiny_run), "--input", str(tmp_path / "other.txt"),
-                 "--output", str(tmp_path / "elsewhere")]) == 2
+    assert (
+        main(
+            [
+                "--checkpoint",
+                str(tiny_run),
+                "--input",
+                str(tmp_path / "other.txt"),
+                "--output",
+                str(tmp_path / "elsewhere"),
+            ]
+        )
+        == 2
+    )
     assert "tagger.json is missing" in capsys.readouterr().err
-    assert main(["--checkpoint", str(tiny_run / "model"), "--input", str(tmp_path / "other.txt"),
-                 "--output", str(tmp_path / "elsewhere"), "--no-progress"]) == 0, "the typo did not pin the folder"
+    assert (
+        main(
+            [
+                "--checkpoint",
+                str(tiny_run / "model"),
+                "--input",
+                str(tmp_path / "other.txt"),
+                "--output",
+                str(tmp_path / "elsewhere"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    ), "the typo did not pin the folder"
 
 
 def test_claims_are_read_alike_wherever_the_id_stands():
@@ -258,6 +389,7 @@ def test_claims_are_read_alike_wherever_the_id_stands():
 
 class Blank:
     """A tagger that finds nothing, at once: what is measured is the reading and writing around it."""
+
     layers = {"entities": ["O"]}
     roles: list[str] = []
 

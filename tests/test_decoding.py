@@ -1,4 +1,5 @@
 """Viterbi decoding: the best well-formed IOB2 sequence, and the batched form equal to one sentence at a time."""
+
 from __future__ import annotations
 
 import itertools

@@ -1,4 +1,6 @@
-"""Scale-out mechanics on the CPU: two processes over gloo, SIGKILL and --resume, the run-folder rules, preflight errors."""
+"""Scale-out mechanics on the CPU: two processes over gloo, SIGKILL and --resume, the run-folder rules, and the
+preflight errors."""
+
 from __future__ import annotations
 
 import csv
@@ -17,9 +19,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from corpora.reader import Sentence
 from models.checkpoint import read_info
 from train.config import load_config
-from corpora.reader import Sentence
 from train.features import WindowOrigin
 from train.run import GpuUnavailable, OutOfMemory, RunExists, _is_complete, dev_metrics, run
 
@@ -44,9 +46,21 @@ def free_port() -> int:
 @pytest.mark.slow
 def test_two_processes_end_with_one_model(tiny_data_root: Path, tmp_path: Path):
     accelerate = Path(sys.executable).parent / "accelerate"
-    command = [str(accelerate), "launch", "--config_file", str(ROOT / "configs/accelerate/cpu-2-processes.yaml"),
-               "--main_process_port", str(free_port()), "-m", "train", "--config", str(TINY),
-               f"data_root={tiny_data_root}", f"output_dir={tmp_path}", "training.epochs=3"]
+    command = [
+        str(accelerate),
+        "launch",
+        "--config_file",
+        str(ROOT / "configs/accelerate/cpu-2-processes.yaml"),
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "train",
+        "--config",
+        str(TINY),
+        f"data_root={tiny_data_root}",
+        f"output_dir={tmp_path}",
+        "training.epochs=3",
+    ]
     result = subprocess.run(command, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     log = (tmp_path / "tiny" / "train.log").read_text(encoding="utf-8")
@@ -67,7 +81,9 @@ def test_two_processes_end_with_one_model(tiny_data_root: Path, tmp_path: Path):
     rows = list(csv.DictReader((tmp_path / "tiny" / "log.csv").open(encoding="utf-8")))
     losses = [float(row["loss"]) for row in rows if row.get("loss")]
     assert losses[-1] < losses[0]
-    assert sum(1 for row in rows if row.get("eval_entities_micro_f1")) == 3, "dev F1 logged once per epoch, not per rank"
+    assert sum(1 for row in rows if row.get("eval_entities_micro_f1")) == 3, (
+        "dev F1 logged once per epoch, not per rank"
+    )
 
 
 def test_dev_metrics_refuse_lost_or_repeated_windows():
@@ -88,10 +104,20 @@ def test_dev_metrics_refuse_lost_or_repeated_windows():
 
 @pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_weights(tiny_data_root: Path, tmp_path: Path):
-    settings = [f"data_root={tiny_data_root}", f"output_dir={tmp_path}", "training.epochs=4",
-                "training.checkpoint_every_steps=4", "training.logging_steps=2"]
-    killed = subprocess.Popen(train_command(*settings, "name=killed"), cwd=ROOT, env=subprocess_env(),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    settings = [
+        f"data_root={tiny_data_root}",
+        f"output_dir={tmp_path}",
+        "training.epochs=4",
+        "training.checkpoint_every_steps=4",
+        "training.logging_steps=2",
+    ]
+    killed = subprocess.Popen(
+        train_command(*settings, "name=killed"),
+        cwd=ROOT,
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     first_checkpoint = tmp_path / "killed" / "trainer" / "checkpoint-4" / "trainer_state.json"
     deadline = time.time() + 240
     while not _is_complete(first_checkpoint):  # the Trainer may be midway through writing it
@@ -111,12 +137,24 @@ def test_a_killed_run_resumes_to_the_same_weights(tiny_data_root: Path, tmp_path
     with pytest.raises(RunExists, match=r"\['training.epochs'\] differ"):
         run(load_config(TINY, [*settings, "name=killed", "training.epochs=5"]), resume=True)
 
-    resumed = subprocess.run(train_command(*settings, "name=killed", "--resume"), cwd=ROOT, env=subprocess_env(),
-                             capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        train_command(*settings, "name=killed", "--resume"),
+        cwd=ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming from" in (tmp_path / "killed" / "train.log").read_text(encoding="utf-8")
-    straight = subprocess.run(train_command(*settings, "name=straight"), cwd=ROOT, env=subprocess_env(),
-                              capture_output=True, text=True, timeout=300)
+    straight = subprocess.run(
+        train_command(*settings, "name=straight"),
+        cwd=ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert straight.returncode == 0, straight.stderr[-3000:]
 
     for weights in ("model.safetensors", "heads.safetensors"):

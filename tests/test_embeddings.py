@@ -1,4 +1,5 @@
 """embeddings: seen — only rows of pieces the training data uses learn; the export is an ordinary embedding."""
+
 from __future__ import annotations
 
 import torch

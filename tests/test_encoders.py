@@ -1,4 +1,5 @@
 """Encoders by name: a Hub id that cannot be fetched fails at once with what to do instead."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -60,11 +61,14 @@ def test_pickled_weights_are_read_as_weights_only(tmp_path):
     vocab = bert_wordpiece(["قال محمد في دمشق"], vocab_size=60).get_vocab()
     (tmp_path / "vocab.txt").write_text("".join(f"{piece}\n" for piece in sorted(vocab, key=vocab.get)))
     (tmp_path / "tokenizer_config.json").write_text('{"do_lower_case": false}')
-    BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=1,
-               intermediate_size=32).save_pretrained(tmp_path)
+    BertConfig(
+        vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=1, intermediate_size=32
+    ).save_pretrained(tmp_path)
     marker = tmp_path / "code-ran"
-    torch.save({"embeddings.word_embeddings.weight": torch.zeros(len(vocab), 16), "x": _Payload(marker)},
-               tmp_path / "pytorch_model.bin")
+    torch.save(
+        {"embeddings.word_embeddings.weight": torch.zeros(len(vocab), 16), "x": _Payload(marker)},
+        tmp_path / "pytorch_model.bin",
+    )
     with pytest.raises(EncoderUnavailable, match="holds more than weights"):
         load_encoder(str(tmp_path))
     assert not marker.exists(), "unpickling ran code"

@@ -1,10 +1,10 @@
 """Words -> windows of encoder input ids: every word gets exactly one prediction position."""
+
 from __future__ import annotations
 
 import random
 
 import pytest
-
 from conftest import tiny_tokenizer
 
 from models.encoding import WordEncoder, owner_windows, plan_windows
@@ -16,6 +16,7 @@ NEW_WORDS = ["سوريا", "محمود", "الأمم", "الدول", "مسرح",
 
 
 # --- plan_windows ----------------------------------------------------------------------------------
+
 
 def test_plan_windows_by_hand():
     # ten one-piece words, 4 per window, 2 shared: each window starts 2 words after the previous one
@@ -75,6 +76,7 @@ def test_consecutive_windows_overlap_when_words_are_short(seed):
 
 # --- owner_windows ---------------------------------------------------------------------------------
 
+
 def test_owner_windows_by_hand():
     # windows (0,4) (2,6) (4,8) (6,10) of one-piece words: a shared word goes where it is further from the edge
     ranges = [(0, 4), (2, 6), (4, 8), (6, 10)]
@@ -98,11 +100,12 @@ def test_each_word_owned_by_a_window_with_the_most_context(seed):
     for word, owner in enumerate(owners):
         start, end = ranges[owner]
         assert start <= word < end, "the owner does not contain the word"
-        contexts = [min(sum(counts[s:word]), sum(counts[word + 1:e])) for s, e in ranges if s <= word < e]
-        assert min(sum(counts[start:word]), sum(counts[word + 1:end])) == max(contexts)
+        contexts = [min(sum(counts[s:word]), sum(counts[word + 1 : e])) for s, e in ranges if s <= word < e]
+        assert min(sum(counts[start:word]), sum(counts[word + 1 : end])) == max(contexts)
 
 
 # --- WordEncoder -----------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def tokenizer():
@@ -133,7 +136,7 @@ def _check_sentence(tokenizer, windows, words: list[str], max_length: int = 32) 
             alone = _pieces_alone(tokenizer, words[word]) or [tokenizer.unk_token_id]
             assert window.input_ids[position] == alone[0], (words[word], position)
             # the word's pieces follow its first piece, capped at one window
-            assert window.input_ids[position:position + len(alone)][:30] == alone[:30]
+            assert window.input_ids[position : position + len(alone)][:30] == alone[:30]
 
 
 def test_tokenizer_sanity(tokenizer):
@@ -185,8 +188,13 @@ def test_a_word_without_pieces_gets_the_unknown_piece(encoder, tokenizer, empty_
     words = ["قال", empty_word, "محمد"]
     [[window]] = encoder.encode([words])
     unk = tokenizer.unk_token_id
-    assert window.input_ids == [tokenizer.cls_token_id, _pieces_alone(tokenizer, "قال")[0], unk,
-                                _pieces_alone(tokenizer, "محمد")[0], tokenizer.sep_token_id]
+    assert window.input_ids == [
+        tokenizer.cls_token_id,
+        _pieces_alone(tokenizer, "قال")[0],
+        unk,
+        _pieces_alone(tokenizer, "محمد")[0],
+        tokenizer.sep_token_id,
+    ]
     assert window.words == [0, 1, 2]
     assert window.input_ids[window.positions[1]] == unk
 
@@ -253,12 +261,13 @@ def test_batch_keeps_sentence_order(encoder, tokenizer):
 
 # --- context: the neighbouring text read around a window ----------------------------------------------
 
+
 def _context_of(window, own_words: list[str], tokenizer) -> tuple[list[int], list[int]]:
     """The pieces a one-window sentence's window reads before and after its own words."""
     own = [piece for word in own_words for piece in (_pieces_alone(tokenizer, word) or [tokenizer.unk_token_id])]
     first = window.positions[0]
-    assert window.input_ids[first:first + len(own)] == own
-    return window.input_ids[1:first], window.input_ids[first + len(own):-1]
+    assert window.input_ids[first : first + len(own)] == own
+    return window.input_ids[1:first], window.input_ids[first + len(own) : -1]
 
 
 def _flat(tokenizer, words: list[str]) -> list[int]:
@@ -327,6 +336,7 @@ def test_context_keeps_one_prediction_per_word_within_max_length(tokenizer, seed
 
 
 # --- length_batches --------------------------------------------------------------------------------
+
 
 def test_length_batches_longest_first_full_and_little_padding():
     from models.encoding import length_batches

@@ -1,14 +1,15 @@
 """`python -m eval --data FILE`: scoring a CoNLL file that configs/corpora.yaml does not name."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import pytest
-
 from conftest import synthetic_sentences, with_events, write_conll
-from eval.__main__ import file_label, is_file_value, main
+
 from corpora.reader import CorpusError, read_conll_file
+from eval.__main__ import file_label, is_file_value, main
 
 SENTENCES = synthetic_sentences(9, seed=7)
 
@@ -26,7 +27,7 @@ def run_eval(tiny_run: Path, out: Path, *args: str) -> int:
 def error_line(capsys) -> str:
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1, err
-    assert err.startswith("error: ") and not err.startswith(("error: \"", "error: '")), err
+    assert err.startswith("error: ") and not err.startswith(('error: "', "error: '")), err
     return err
 
 
@@ -40,7 +41,8 @@ def test_a_conll_file_is_scored_by_the_checkpoints_layers(tiny_run: Path, tmp_pa
     assert report["data"] == "mine.conll" and report["n_sentences"] == len(SENTENCES)
     assert set(report["layers"]) == {"entities"} and "arguments" not in report
     assert {"eval-mine.conll.md", "eval-mine.conll.html", "eval-mine.conll-f1-entities.png"} <= {
-        path.name for path in out.iterdir()}
+        path.name for path in out.iterdir()
+    }
 
 
 @pytest.mark.slow
@@ -59,8 +61,9 @@ def test_columns_picks_the_tag_column(tiny_run: Path, tmp_path: Path, capsys):
     assert "labels the checkpoint does not know" in error_line(capsys)
 
 
-@pytest.mark.parametrize("columns, expected", [("events", "unknown layer ['events']"),
-                                               ("entities,entities", "named twice")])
+@pytest.mark.parametrize(
+    "columns, expected", [("events", "unknown layer ['events']"), ("entities,entities", "named twice")]
+)
 @pytest.mark.slow
 def test_bad_columns_are_refused(tiny_run: Path, tmp_path: Path, capsys, columns: str, expected: str):
     data = tmp_path / "mine.conll"
@@ -96,8 +99,7 @@ def test_unknown_corpus_names_the_corpora_and_files(tiny_run: Path, tmp_path: Pa
 
 
 @pytest.mark.slow
-def test_unknown_split_is_printed_without_keyerror_quotes(tiny_run: Path, tmp_path: Path, tiny_data_root: Path,
-                                                          capsys):
+def test_unknown_split_is_printed_without_keyerror_quotes(tiny_run: Path, tmp_path: Path, tiny_data_root: Path, capsys):
     assert run_eval(tiny_run, tmp_path / "out", "--data-root", str(tiny_data_root), "--data", "anercorp:nosuch") == 2
     assert "unknown split 'nosuch' of anercorp" in error_line(capsys)
 

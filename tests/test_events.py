@@ -1,4 +1,5 @@
 """Two layers from one encoder pass: entities and event triggers, with corpora that annotate only one."""
+
 from __future__ import annotations
 
 import json
@@ -8,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from corpora.reader import load_split, read_conll
 from eval.harness import evaluate
 from models import Tagger
 from models.checkpoint import read_info
 from models.labels import bio_labels
 from models.modeling import IGNORE, MultiHeadTagger
-from corpora.reader import load_split, read_conll
 from train.encoders import tiny_encoder
 from train.export import export_layer
 
@@ -26,11 +27,19 @@ def joint_run(tiny_data_root, tmp_path_factory) -> Path:
     from train.run import run
 
     out = tmp_path_factory.mktemp("joint")
-    config = load_config(Path(__file__).parents[1] / "configs" / "tiny.yaml", [
-        f"data_root={tiny_data_root}", f"output_dir={out}", "name=joint", "training.epochs=2",
-        f"layers.events={json.dumps(EVENT_TYPES)}",
-        "data.train=[anercorp-events:train, aqmar:train]", "data.dev=anercorp-events:dev",
-        "data.test=anercorp-events:test"])
+    config = load_config(
+        Path(__file__).parents[1] / "configs" / "tiny.yaml",
+        [
+            f"data_root={tiny_data_root}",
+            f"output_dir={out}",
+            "name=joint",
+            "training.epochs=2",
+            f"layers.events={json.dumps(EVENT_TYPES)}",
+            "data.train=[anercorp-events:train, aqmar:train]",
+            "data.dev=anercorp-events:dev",
+            "data.test=anercorp-events:test",
+        ],
+    )
     saved = os.environ.pop("ARABIC_NEWS_DATA", None)
     try:
         run(config)
@@ -48,11 +57,19 @@ def test_an_unannotated_layer_adds_no_loss():
     input_ids = torch.tensor([[2, 7, 8, 3]])
     mask = torch.ones_like(input_ids)
     entities = torch.tensor([[IGNORE, 1, 0, IGNORE]])
-    both = model(input_ids=input_ids, attention_mask=mask, labels_entities=entities,
-                 labels_events=torch.full_like(entities, IGNORE))["loss"]
+    both = model(
+        input_ids=input_ids,
+        attention_mask=mask,
+        labels_entities=entities,
+        labels_events=torch.full_like(entities, IGNORE),
+    )["loss"]
     alone = model(input_ids=input_ids, attention_mask=mask, labels_entities=entities)["loss"]
-    as_outside = model(input_ids=input_ids, attention_mask=mask, labels_entities=entities,
-                       labels_events=torch.tensor([[IGNORE, 0, 0, IGNORE]]))["loss"]
+    as_outside = model(
+        input_ids=input_ids,
+        attention_mask=mask,
+        labels_entities=entities,
+        labels_events=torch.tensor([[IGNORE, 0, 0, IGNORE]]),
+    )["loss"]
     assert torch.allclose(both, alone)
     assert not torch.allclose(as_outside, alone), "an all-O events layer would add loss"
 
@@ -116,7 +133,10 @@ def test_cli_writes_both_layers_in_jsonl_and_conll(joint_run: Path, tmp_path: Pa
     assert main(["--checkpoint", str(joint_run), str(article), "--out", str(tmp_path / "a.jsonl")]) == 0
     record = json.loads((tmp_path / "a.jsonl").read_text(encoding="utf-8"))
     assert {"entities", "events"} <= record.keys()
-    assert main(["--checkpoint", str(joint_run), str(article), "--format", "conll", "--out", str(tmp_path / "a.conll")]) == 0
+    assert (
+        main(["--checkpoint", str(joint_run), str(article), "--format", "conll", "--out", str(tmp_path / "a.conll")])
+        == 0
+    )
     written = (tmp_path / "a.conll").read_text(encoding="utf-8")
     assert written.startswith("# columns: token entities events\n-DOCSTART- ")
     # the project's own reader takes it back: two sentences, a column per layer

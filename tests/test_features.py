@@ -1,17 +1,17 @@
 """Features: first-piece labels per layer, everything else masked; dynamic padding."""
+
 from __future__ import annotations
 
 import random
 
 import pytest
-
-from conftest import tiny_tokenizer
 import torch
+from conftest import tiny_tokenizer
 
+from corpora.reader import Sentence
 from models.encoding import WordEncoder
 from models.labels import bio_labels
 from models.modeling import IGNORE
-from corpora.reader import Sentence
 from train.features import WINDOW_INDEX, Collator, build_features
 
 VOCAB_WORDS = ["قال", "محمد", "علي", "في", "دمشق", "الجيش", "هاجم", "."]
@@ -39,8 +39,9 @@ def test_only_the_first_piece_of_each_word_is_labelled(encoder, tokenizer):
     # محمد ##ع ##ل ##ي (4 pieces) and دمشق ##ي (2 pieces)
     words = ("قال", "محمدعلي", "في", "دمشقي")
     assert len(_pieces(tokenizer, "محمدعلي")) == 4 and len(_pieces(tokenizer, "دمشقي")) == 2
-    sentence = Sentence(words, {"entities": ("O", "B-PERS", "O", "B-LOC"),
-                                "events": ("B-Conflict.Attack", "O", "O", "O")})
+    sentence = Sentence(
+        words, {"entities": ("O", "B-PERS", "O", "B-LOC"), "events": ("B-Conflict.Attack", "O", "O", "O")}
+    )
     [feature], [origin] = build_features([sentence], encoder, LAYERS)
     # [CLS] قال | محمد ##ع ##ل ##ي | في | دمشق ##ي [SEP]: first pieces at 1, 2, 6, 7
     assert len(feature["input_ids"]) == 1 + 1 + 4 + 1 + 2 + 1
@@ -98,12 +99,21 @@ def test_long_sentence_each_word_labelled_once_across_windows(encoder):
 
 # --- Collator --------------------------------------------------------------------------------------
 
+
 def test_collator_pads_and_masks():
     features = [
-        {"input_ids": [2, 10, 11, 3], WINDOW_INDEX: 7, "labels_entities": [IGNORE, 1, 2, IGNORE],
-         "labels_events": [IGNORE] * 4},
-        {"input_ids": [2, 12, 3], WINDOW_INDEX: 3, "labels_entities": [IGNORE, 0, IGNORE],
-         "labels_events": [IGNORE, 1, IGNORE]},
+        {
+            "input_ids": [2, 10, 11, 3],
+            WINDOW_INDEX: 7,
+            "labels_entities": [IGNORE, 1, 2, IGNORE],
+            "labels_events": [IGNORE] * 4,
+        },
+        {
+            "input_ids": [2, 12, 3],
+            WINDOW_INDEX: 3,
+            "labels_entities": [IGNORE, 0, IGNORE],
+            "labels_events": [IGNORE, 1, IGNORE],
+        },
     ]
     batch = Collator(pad_id=0)(features)
     assert set(batch) == {"input_ids", "attention_mask", WINDOW_INDEX, "labels_entities", "labels_events"}
@@ -140,8 +150,10 @@ def test_collator_uses_the_given_pad_id():
 
 
 def test_collator_on_real_features(encoder, tokenizer):
-    sentences = [Sentence(("محمد",), {"entities": ("B-PERS",)}),
-                 Sentence(("قال", "علي", "في", "دمشق"), {"entities": ("O", "B-PERS", "O", "B-LOC")})]
+    sentences = [
+        Sentence(("محمد",), {"entities": ("B-PERS",)}),
+        Sentence(("قال", "علي", "في", "دمشق"), {"entities": ("O", "B-PERS", "O", "B-LOC")}),
+    ]
     features, _ = build_features(sentences, encoder, {"entities": ENTITY_LABELS})
     batch = Collator(tokenizer.pad_token_id)(features)
     assert batch["input_ids"].shape == (2, 6)

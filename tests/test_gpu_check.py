@@ -4,15 +4,16 @@ No GPU has been available to this project: the check is ready for the first one,
 does (the Hub-shaped stand-in, both trainings through accelerate launch, the Tagger's speed, the table) on
 the CPU in --tiny mode.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import pytest
+from conftest import run_make
 
 from bench import gpu_check
-from conftest import run_make
 from corpora.reader import load_split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,10 +64,18 @@ def test_tiny_check_runs_everything_on_the_cpu(tiny_data_root: Path, tmp_path: P
     # the stand-in is shaped like the Hub's AraBERT: vocab.txt, no tokenizer.json; both runs went through
     # accelerate launch into a checkpoint
     encoder = out / "arabert-standin-encoder"
-    assert sorted(path.name for path in encoder.iterdir()) == ["config.json", "model.safetensors",
-                                                                "tokenizer_config.json", "vocab.txt"]
+    assert sorted(path.name for path in encoder.iterdir()) == [
+        "config.json",
+        "model.safetensors",
+        "tokenizer_config.json",
+        "vocab.txt",
+    ]
     vocabulary = (encoder / "vocab.txt").read_text(encoding="utf-8").splitlines()
-    assert len(vocabulary) == gpu_check.TINY["vocab_size"] == json.loads((encoder / "config.json").read_text())["vocab_size"]
+    assert (
+        len(vocabulary)
+        == gpu_check.TINY["vocab_size"]
+        == json.loads((encoder / "config.json").read_text())["vocab_size"]
+    )
     for run in ("arabert-standin", "e5-small-offline"):
         assert (out / run / "model" / "tagger.json").is_file()
         assert "precision bf16" in (out / run / "train.log").read_text(encoding="utf-8")

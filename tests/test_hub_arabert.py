@@ -6,6 +6,7 @@ BERT with random weights, a vocabulary trained on the synthetic corpus), once wi
 with model.safetensors, and goes the way the first GPU run will: `make train CONFIG=configs/arabertv02.yaml`
 through `accelerate launch` (on the CPU, a few steps), the export, Tagger.load, `make eval`.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_make
 from transformers import BertForPreTraining
 
-from conftest import run_make
 from corpora.reader import load_split
 from models import Tagger
 from models.checkpoint import PICKLE_SUFFIXES, TOKENIZER_FILE
@@ -30,10 +31,12 @@ pytestmark = pytest.mark.slow
 
 def hub_folder(folder: Path, sentences: list[list[str]], weights: str) -> BertForPreTraining:
     texts = [" ".join(normalise_word(word, "arabert_v02") for word in words) for words in sentences]
-    model = write_bert_stand_in(folder, texts + [HAMZA_TEXT], {"vocab_size": 400, "hidden_size": 32, "layers": 2,
-                                                               "heads": 2}, weights)
+    model = write_bert_stand_in(
+        folder, texts + [HAMZA_TEXT], {"vocab_size": 400, "hidden_size": 32, "layers": 2, "heads": 2}, weights
+    )
     assert sorted(path.name for path in folder.iterdir()) == sorted(
-        ["config.json", "vocab.txt", "tokenizer_config.json", weights]), "the files of the Hub repository, no other"
+        ["config.json", "vocab.txt", "tokenizer_config.json", weights]
+    ), "the files of the Hub repository, no other"
     return model
 
 
@@ -51,10 +54,13 @@ def test_hub_shaped_arabert_trains_exports_and_evaluates(weights, tiny_data_root
     assert tokenizer.tokenize(HAMZA_TEXT) == reference.tokenize(HAMZA_TEXT) == HAMZA_TEXT.split()
 
     runs = tmp_path / "runs"
-    trained = run_make("train", "CONFIG=configs/arabertv02.yaml",
-                   f"ARGS=encoder={hub} data_root={tiny_data_root} output_dir={runs} training.device=cpu "
-                   "training.max_steps=3 training.batch_size=8 training.eval_batch_size=16 training.threads=1",
-                   data_root=tiny_data_root)
+    trained = run_make(
+        "train",
+        "CONFIG=configs/arabertv02.yaml",
+        f"ARGS=encoder={hub} data_root={tiny_data_root} output_dir={runs} training.device=cpu "
+        "training.max_steps=3 training.batch_size=8 training.eval_batch_size=16 training.threads=1",
+        data_root=tiny_data_root,
+    )
     assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-5000:]
     assert "accelerate launch" in trained.stdout
     model_dir = runs / "arabertv02" / "model"
@@ -70,7 +76,7 @@ def test_hub_shaped_arabert_trains_exports_and_evaluates(weights, tiny_data_root
     text = "قتل 6 أشخاص و6 جرحى في هجوم على بغداد 3/4"
     doc = tagger(text)
     for span in doc.entities + doc.events:
-        assert text[span.start:span.end] == span.text
+        assert text[span.start : span.end] == span.text
 
     evaluated = run_make("eval", f"CHECKPOINT={model_dir}", data_root=tiny_data_root)
     assert evaluated.returncode == 0, evaluated.stdout[-3000:] + evaluated.stderr[-5000:]

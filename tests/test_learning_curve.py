@@ -1,4 +1,5 @@
 """bench.learning_curve on the tiny model: the mechanics (slices, equal steps, scores, reuse), not the curve."""
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,21 @@ EVENT_TYPES = ["Conflict.Attack", "Life.Die", "Movement.Transport", "Contact.Mee
 
 def test_rows_share_the_full_runs_steps_and_are_scored_on_both_tests(tiny_data_root, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ARABIC_NEWS_DATA", str(tiny_data_root))
-    argv = ["--config", "configs/tiny.yaml", "--seeds", "13", "--rows", "quarter", "mix", "--out", str(tmp_path),
-            f"layers.events={json.dumps(EVENT_TYPES)}", "data.dev=anercorp-events:dev",
-            "data.test=anercorp-events:test", "training.epochs=1"]
+    argv = [
+        "--config",
+        "configs/tiny.yaml",
+        "--seeds",
+        "13",
+        "--rows",
+        "quarter",
+        "mix",
+        "--out",
+        str(tmp_path),
+        f"layers.events={json.dumps(EVENT_TYPES)}",
+        "data.dev=anercorp-events:dev",
+        "data.test=anercorp-events:test",
+        "training.epochs=1",
+    ]
     assert main(argv) == 0
     results = {r["row"]: r for r in json.loads((tmp_path / "learning-curve.json").read_text())["results"]}
     assert set(results) == {"quarter", "full", "mix"}

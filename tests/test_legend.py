@@ -1,5 +1,6 @@
 """The legend of the HTML pages (models/html.py, also in eval's report) fits the page: a group with many subtypes,
 such as Justice with its 13, wraps inside the legend on a wide screen and on a phone instead of running past it."""
+
 from __future__ import annotations
 
 import html
@@ -8,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from test_reports import chromium, needs_chromium
 
 from corpora.reader import Sentence
 from eval.html import render_comparison
@@ -15,12 +17,27 @@ from eval.metrics import score_layer
 from models.html import render_docs
 from models.labels import bio_labels
 from models.tagger import Doc, Span, WordTags
-from test_reports import chromium, needs_chromium
 
-JUSTICE = ["Arrest_Jail", "Release_Parole", "Trial_Hearing", "Charge_Indict", "Sue", "Convict", "Sentence", "Fine",
-           "Execute", "Extradite", "Acquit", "Appeal", "Pardon"]
-EVENT_TYPES = [*(f"Justice.{subtype}" for subtype in JUSTICE), "Personnel.Start_Position",
-               "Transaction.Transfer_Ownership"]
+JUSTICE = [
+    "Arrest_Jail",
+    "Release_Parole",
+    "Trial_Hearing",
+    "Charge_Indict",
+    "Sue",
+    "Convict",
+    "Sentence",
+    "Fine",
+    "Execute",
+    "Extradite",
+    "Acquit",
+    "Appeal",
+    "Pardon",
+]
+EVENT_TYPES = [
+    *(f"Justice.{subtype}" for subtype in JUSTICE),
+    "Personnel.Start_Position",
+    "Transaction.Transfer_Ownership",
+]
 LAYERS = {"entities": bio_labels(["PERS", "LOC", "ORG", "MISC"]), "events": bio_labels(EVENT_TYPES)}
 WORD = "كلمة "
 
@@ -48,8 +65,13 @@ frame.addEventListener("load", () => {
 
 
 # every event type (each Justice subtype a different number of times), then every entity type
-LABELS = [*(label for count, label in enumerate(EVENT_TYPES, start=1) for _ in range(count % 4 + 1)),
-          "PERS", "LOC", "ORG", "MISC"]
+LABELS = [
+    *(label for count, label in enumerate(EVENT_TYPES, start=1) for _ in range(count % 4 + 1)),
+    "PERS",
+    "LOC",
+    "ORG",
+    "MISC",
+]
 
 
 def layer_of(label: str) -> str:
@@ -58,8 +80,10 @@ def layer_of(label: str) -> str:
 
 def tagged_page() -> str:
     """`python -m models --html`: a text with a one-word span of each of LABELS."""
-    spans = tuple(Span(layer_of(label), label, index * len(WORD), index * len(WORD) + len(WORD) - 1, WORD.strip(),
-                       0.9) for index, label in enumerate(LABELS))
+    spans = tuple(
+        Span(layer_of(label), label, index * len(WORD), index * len(WORD) + len(WORD) - 1, WORD.strip(), 0.9)
+        for index, label in enumerate(LABELS)
+    )
     return render_docs([("news/justice.txt", Doc(WORD * len(LABELS), spans))], LAYERS, "many subtypes")
 
 
@@ -68,8 +92,12 @@ def evaluation_page() -> str:
     tags = {layer: [f"B-{label}" if layer_of(label) == layer else "O" for label in LABELS] for layer in LAYERS}
     sentence = Sentence(tuple(WORD.strip() for _ in LABELS), {layer: tuple(column) for layer, column in tags.items()})
     predicted = WordTags(tags, {layer: [0.9] * len(LABELS) for layer in LAYERS})
-    report = {"data": "justice:test", "decoding": "viterbi", "n_sentences": 1,
-              "layers": {layer: score_layer([column], [column]) for layer, column in tags.items()}}
+    report = {
+        "data": "justice:test",
+        "decoding": "viterbi",
+        "n_sentences": 1,
+        "layers": {layer: score_layer([column], [column]) for layer, column in tags.items()},
+    }
     return render_comparison(report, [sentence], [predicted], LAYERS)
 
 
@@ -78,8 +106,9 @@ def evaluation_page() -> str:
 @pytest.mark.parametrize("render", [tagged_page, evaluation_page])
 def test_the_legends_fit_the_page(tmp_path: Path, render, width: int):
     host = tmp_path / "host.html"
-    frame = (f'<iframe id="page" srcdoc="{html.escape(render())}" '
-             f'style="border:0;width:{width}px;height:900px"></iframe>')
+    frame = (
+        f'<iframe id="page" srcdoc="{html.escape(render())}" style="border:0;width:{width}px;height:900px"></iframe>'
+    )
     host.write_text(f'<!DOCTYPE html><html><body style="margin:0">{frame}{MEASURE}</body></html>', encoding="utf-8")
     dom = chromium(tmp_path / "profile", f"--window-size={width + 100},1000", "--dump-dom", host.as_uri())
     measured = json.loads(html.unescape(re.search(r'<pre id="measured">(.*?)</pre>', dom, re.S).group(1)))

@@ -1,4 +1,5 @@
 """Tests for eval/metrics.py: expected figures are counted by hand, not taken from seqeval."""
+
 from __future__ import annotations
 
 import json
@@ -106,8 +107,9 @@ def test_malformed_tag_raises() -> None:
 # Predicted: Attack right; Conflict.Demonstrate at 3 (wrong type and top type);
 # Life.Die at 5 (wrong subtype, right top type); a spurious Justice.Arrest at 6.
 EV_GOLD = [["B-Conflict.Attack", "I-Conflict.Attack", "O", "B-Movement.Transport", "O", "B-Life.Be_Born", "O"]]
-EV_PRED = [["B-Conflict.Attack", "I-Conflict.Attack", "O", "B-Conflict.Demonstrate", "O", "B-Life.Die",
-            "B-Justice.Arrest"]]
+EV_PRED = [
+    ["B-Conflict.Attack", "I-Conflict.Attack", "O", "B-Conflict.Demonstrate", "O", "B-Life.Die", "B-Justice.Arrest"]
+]
 
 
 def test_trigger_identification_vs_classification() -> None:
@@ -146,8 +148,14 @@ def test_table_and_markdown_list_every_type() -> None:
     scores = score_layer(EV_GOLD, EV_PRED)
     table = format_table("events", scores)
     markdown = format_markdown("events", scores)
-    types = ["Conflict.Attack", "Movement.Transport", "Life.Be_Born", "Conflict.Demonstrate", "Life.Die",
-             "Justice.Arrest"]
+    types = [
+        "Conflict.Attack",
+        "Movement.Transport",
+        "Life.Be_Born",
+        "Conflict.Demonstrate",
+        "Life.Die",
+        "Justice.Arrest",
+    ]
     assert set(scores["per_type"]) == set(types)
     for kind in types:
         assert kind in table

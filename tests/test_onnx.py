@@ -1,4 +1,5 @@
 """ONNX export of a whole checkpoint (encoder + every head) and the Tagger on onnxruntime, on the tiny model."""
+
 from __future__ import annotations
 
 import shutil
@@ -10,18 +11,23 @@ pytest.importorskip("onnxruntime", reason="the ONNX backend is an optional extra
 pytest.importorskip("onnxscript", reason="torch.onnx's exporter needs onnxscript: pip install -e '.[onnx]'")
 
 import torch  # noqa: E402
+from conftest import tokenizer_json_to_vocab_txt  # noqa: E402
 
+from corpora.reader import load_split  # noqa: E402
 from models import Tagger  # noqa: E402
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
 from models.onnx_runtime import ONNX_FILE, load_onnx_checkpoint  # noqa: E402
-from corpora.reader import load_split  # noqa: E402
 from train.export import main as export_main  # noqa: E402
-from conftest import tokenizer_json_to_vocab_txt  # noqa: E402
 
 pytestmark = pytest.mark.slow  # every test reads the session's trained tiny checkpoint (conftest.tiny_run)
 
-SENTENCES = ["أعلن محمد في دمشق", "في", "وقال أحمد علي إن القوات استعادت السيطرة على مدينة دير الزور اليوم في هجوم",
-             "اجتماع الأمم المتحدة في القاهرة", "كأس العالم"]
+SENTENCES = [
+    "أعلن محمد في دمشق",
+    "في",
+    "وقال أحمد علي إن القوات استعادت السيطرة على مدينة دير الزور اليوم في هجوم",
+    "اجتماع الأمم المتحدة في القاهرة",
+    "كأس العالم",
+]
 
 
 def _where(span) -> tuple:
@@ -74,8 +80,9 @@ def test_logits_match_torch(onnx_checkpoint: Path):
 def test_tagger_on_onnxruntime_finds_the_same_spans(onnx_checkpoint: Path, tiny_data_root: Path):
     texts = [" ".join(sentence.words) for sentence in load_split("anercorp:test", tiny_data_root)] + SENTENCES
     for decoding in ("viterbi", "argmax"):
-        on_torch = Tagger.load(onnx_checkpoint, device="cpu", decoding=decoding, batch_size=4,
-                               precision="fp32").tag(texts)
+        on_torch = Tagger.load(onnx_checkpoint, device="cpu", decoding=decoding, batch_size=4, precision="fp32").tag(
+            texts
+        )
         on_onnx = Tagger.load_onnx(onnx_checkpoint, decoding=decoding, batch_size=4).tag(texts)
         for torch_doc, onnx_doc in zip(on_torch, on_onnx, strict=True):
             assert [_where(span) for span in torch_doc.spans] == [_where(span) for span in onnx_doc.spans]

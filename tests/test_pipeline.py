@@ -1,4 +1,5 @@
 """End to end on a tiny random model: train -> checkpoint -> export -> eval -> tag. Mechanics, not quality."""
+
 from __future__ import annotations
 
 import csv
@@ -9,10 +10,10 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file, save_file
 
+from corpora.reader import load_split
 from eval.harness import evaluate, write_report
 from models import Tagger
 from models.checkpoint import FORMAT_VERSION, HEADS_FILE, TAGGER_FILE, CheckpointError, load_checkpoint
-from corpora.reader import load_split
 from train.export import export_layer
 
 pytestmark = pytest.mark.slow  # every test reads the session's trained tiny checkpoint (conftest.tiny_run)
@@ -93,15 +94,18 @@ def test_eval_scores_every_gold_word(tiny_run: Path, tiny_data_root: Path, tmp_p
 
 
 def test_run_records_the_harness_figures_under_the_harness_names(tiny_run: Path, tiny_data_root: Path):
-    report = evaluate(Tagger.load(tiny_run / "model", precision="fp32"), load_split("anercorp:test", tiny_data_root),
-                      "anercorp:test")
+    report = evaluate(
+        Tagger.load(tiny_run / "model", precision="fp32"), load_split("anercorp:test", tiny_data_root), "anercorp:test"
+    )
     recorded = json.loads((tiny_run / "model" / TAGGER_FILE).read_text())["provenance"]["metrics"]["test"]["entities"]
     assert recorded == {key: report["layers"]["entities"][key] for key in ("micro_f1", "strict_micro_f1")}
 
 
 def test_tagger_spans_slice_the_raw_text(tiny_run: Path):
     tagger = Tagger.load(tiny_run / "model")
-    text = "أعلن  التلفزيون الرسمي (السوري) أن القوات الحكومية استعادت السيطرة على مدينة دير الزور.\nوقال مُحَمَّد ـــ في دمشق"
+    text = (
+        "أعلن  التلفزيون الرسمي (السوري) أن القوات الحكومية استعادت السيطرة على مدينة دير الزور.\nوقال مُحَمَّد ـــ في دمشق"
+    )
     doc = tagger(text)
     assert doc.text == text
     for span in doc.entities:
@@ -140,7 +144,9 @@ def test_broken_checkpoints_fail_clearly(tiny_run: Path, tmp_path: Path, damage:
         message = "lists 7 labels"
     else:
         heads = load_file(str(broken / HEADS_FILE))
-        save_file({key: value for key, value in heads.items() if not key.startswith("entities.")}, str(broken / HEADS_FILE))
+        save_file(
+            {key: value for key, value in heads.items() if not key.startswith("entities.")}, str(broken / HEADS_FILE)
+        )
         message = "no head for layer 'entities'"
     with pytest.raises(CheckpointError, match=message):
         Tagger.load(broken)
@@ -150,8 +156,10 @@ def test_a_finished_run_is_not_overwritten(tiny_run: Path, tiny_data_root: Path)
     from train.config import load_config
     from train.run import RunExists, run
 
-    config = load_config(Path(__file__).parents[1] / "configs" / "tiny.yaml",
-                         [f"data_root={tiny_data_root}", f"output_dir={tiny_run.parent}"])
+    config = load_config(
+        Path(__file__).parents[1] / "configs" / "tiny.yaml",
+        [f"data_root={tiny_data_root}", f"output_dir={tiny_run.parent}"],
+    )
     with pytest.raises(RunExists, match="--overwrite"):
         run(config)
 
@@ -162,7 +170,9 @@ def test_tag_cli_writes_jsonl(tiny_run: Path, tmp_path: Path, capsys):
     article = tmp_path / "article.txt"
     article.write_text("أعلن محمد في دمشق أن القوات استعادت السيطرة.", encoding="utf-8")
     records = tmp_path / "in.jsonl"
-    records.write_text(json.dumps({"id": "a", "text": "وقال أحمد علي في بغداد"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    records.write_text(
+        json.dumps({"id": "a", "text": "وقال أحمد علي في بغداد"}, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     out = tmp_path / "out.jsonl"
     assert main(["--checkpoint", str(tiny_run / "model"), str(article), str(records), "--out", str(out)]) == 0
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
@@ -182,7 +192,9 @@ def test_tag_cli_runs_at_the_precision_asked_for(tiny_run: Path, tmp_path: Path,
     from models.tagger import Tagger
 
     applied, original = [], Tagger.with_precision
-    monkeypatch.setattr(Tagger, "with_precision", lambda self, precision: applied.append(precision) or original(self, precision))
+    monkeypatch.setattr(
+        Tagger, "with_precision", lambda self, precision: applied.append(precision) or original(self, precision)
+    )
     article = tmp_path / "article.txt"
     article.write_text("أعلن محمد في دمشق أن القوات استعادت السيطرة.", encoding="utf-8")
     out = tmp_path / "out.jsonl"

@@ -1,4 +1,5 @@
 """Reduced precision (bf16 autocast, int8 dynamic quantisation): same interface, close logits, clear errors."""
+
 from __future__ import annotations
 
 import json
@@ -81,8 +82,23 @@ def test_eval_records_the_precision_it_scored_at(tiny_run: Path, tiny_data_root:
     from eval.__main__ import main
 
     out = tmp_path / "scores"
-    assert main(["--checkpoint", str(tiny_run / "model"), "--data", "anercorp:test", "--data-root",
-                 str(tiny_data_root), "--out", str(out), "--precision", "int8"]) == 0
+    assert (
+        main(
+            [
+                "--checkpoint",
+                str(tiny_run / "model"),
+                "--data",
+                "anercorp:test",
+                "--data-root",
+                str(tiny_data_root),
+                "--out",
+                str(out),
+                "--precision",
+                "int8",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "eval-anercorp-test.json").read_text())
     assert report["precision"] == "int8"
     assert "(int8)" in (out / "eval-anercorp-test.md").read_text()
@@ -101,12 +117,14 @@ def test_metrics_recorded_after_bf16_training_are_the_fp32_models(tiny_data_root
         def __init__(self, model, *args, **kwargs):
             # on the encoder: a hook on the model itself runs before its (wrapped) forward is entered
             model.encoder.register_forward_pre_hook(
-                lambda module, inputs: autocast_seen.append(torch.is_autocast_enabled("cpu")))
+                lambda module, inputs: autocast_seen.append(torch.is_autocast_enabled("cpu"))
+            )
             super().__init__(model, *args, **kwargs)
 
     monkeypatch.setattr(train.run, "Tagger", RecordingTagger)
-    config = load_config(Path(__file__).parents[1] / "configs" / "tiny.yaml",
-                         [f"data_root={tiny_data_root}", f"output_dir={tmp_path}", "training.epochs=1",
-                          "training.precision=bf16"])
+    config = load_config(
+        Path(__file__).parents[1] / "configs" / "tiny.yaml",
+        [f"data_root={tiny_data_root}", f"output_dir={tmp_path}", "training.epochs=1", "training.precision=bf16"],
+    )
     train.run.run(config)
     assert autocast_seen and not any(autocast_seen), "dev/test metrics were measured under bf16 autocast"

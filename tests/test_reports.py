@@ -1,4 +1,5 @@
 """Reports people look at: PNG plots, the HTML views (rendered in headless Chromium), the model card, --help."""
+
 from __future__ import annotations
 
 import json
@@ -13,13 +14,13 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from corpora.reader import Sentence
 from eval.html import render_comparison
 from eval.metrics import score_layer
 from eval.model_card import write_model_card
 from eval.spans import MISSED, SPURIOUS, confusion_matrix, match_spans
 from models.html import Palette, nested_pieces, render_docs, render_text
 from models.tagger import Doc, Span, WordTags
-from corpora.reader import Sentence
 
 PROJECT = Path(__file__).parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -34,14 +35,27 @@ def needs_chromium(test):
     # .ci/run installs Debian's chromium and sets REQUIRE_CHROMIUM, so CI fails instead of skipping.
     if Path(CHROMIUM).exists() or os.environ.get("REQUIRE_CHROMIUM"):
         return test
-    return pytest.mark.skip(reason=f"{CHROMIUM} not found: apt-get install chromium (.ci/run does) to render the "
-                                   "HTML reports")(test)
+    return pytest.mark.skip(
+        reason=f"{CHROMIUM} not found: apt-get install chromium (.ci/run does) to render the HTML reports"
+    )(test)
 
 
 def chromium(profile: Path, *args: str) -> str:
-    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-               "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--hide-scrollbars", f"--user-data-dir={profile}", *args]
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        *args,
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
 
 
@@ -104,9 +118,13 @@ def span(layer: str, label: str, words: str, score: float = 0.9) -> Span:
     return Span(layer, label, start, start + len(words), words, score)
 
 
-KNOWN_SPANS = (span("entities", "PERS", "محمد"), span("entities", "LOC", "دمشق"),
-               span("events", "Conflict.Attack", "هجوم"), span("entities", "LOC", "دير الزور"),
-               span("entities", "PERS", "أحمد علي"))
+KNOWN_SPANS = (
+    span("entities", "PERS", "محمد"),
+    span("entities", "LOC", "دمشق"),
+    span("events", "Conflict.Attack", "هجوم"),
+    span("entities", "LOC", "دير الزور"),
+    span("entities", "PERS", "أحمد علي"),
+)
 
 
 def test_crossing_spans_are_cut_so_that_elements_nest():
@@ -116,7 +134,10 @@ def test_crossing_spans_are_cut_so_that_elements_nest():
     page = render_text(text, [entity, trigger], Palette(LAYERS))
     marks = parse_marks(page).marks
     assert [(mark["data-label"], mark["text"]) for mark in marks] == [
-        ("ORG", "abcdefghij"), ("Life.Die", "fghij"), ("Life.Die", "klmno")]
+        ("ORG", "abcdefghij"),
+        ("Life.Die", "fghij"),
+        ("Life.Die", "klmno"),
+    ]
     assert "more" in marks[1]["class"] and "cont" in marks[2]["class"]
     assert page.endswith("p") and page.count("<mark") == page.count("</mark>") == 3
 
@@ -126,8 +147,9 @@ def test_tagged_articles_page_holds_every_span():
     assert_self_contained(page)
     marks = parse_marks(page).marks
     assert [(m["data-layer"], m["data-label"], m["text"]) for m in marks] == [
-        (s.layer, s.label, s.text) for s in sorted(KNOWN_SPANS, key=lambda s: s.start)]
-    assert all(TEXT[int(m["data-start"]):int(m["data-end"])] == m["text"] for m in marks)
+        (s.layer, s.label, s.text) for s in sorted(KNOWN_SPANS, key=lambda s: s.start)
+    ]
+    assert all(TEXT[int(m["data-start"]) : int(m["data-end"])] == m["text"] for m in marks)
     # the same type has the same colour in every report; entities filled, events underlined
     classes = {m["data-label"]: m["class"].split() for m in marks}
     assert classes["PERS"][:3] == ["s", "fill", "k0"] and classes["LOC"][:3] == ["s", "fill", "k1"]
@@ -143,7 +165,8 @@ def test_tagged_articles_render_right_to_left_in_chromium(tmp_path: Path):
     assert_not_blank(screenshot)
     dom = parse_marks(chromium(tmp_path / "profile", "--dump-dom", page.as_uri()))
     assert {(m["data-layer"], m["data-label"], m["text"]) for m in dom.marks} == {
-        (s.layer, s.label, s.text) for s in KNOWN_SPANS}
+        (s.layer, s.label, s.text) for s in KNOWN_SPANS
+    }
     assert dom.rtl_blocks == ["text"]
 
 
@@ -152,17 +175,29 @@ def test_tagged_articles_render_right_to_left_in_chromium(tmp_path: Path):
 WORDS = ["أعلن", "محمد", "في", "دمشق", "و", "بغداد", "الأمم", "المتحدة"]
 GOLD = ["O", "B-PERS", "O", "B-LOC", "O", "B-LOC", "B-ORG", "I-ORG"]
 PRED = ["B-MISC", "B-PERS", "O", "B-ORG", "O", "O", "B-ORG", "O"]
-EXPECTED_GOLD = {("PERS", "محمد", "correct"), ("LOC", "دمشق", "wrong_type"), ("LOC", "بغداد", "missed"),
-                 ("ORG", "الأمم المتحدة", "missed")}
-EXPECTED_PREDICTED = {("MISC", "أعلن", "spurious"), ("PERS", "محمد", "correct"), ("ORG", "دمشق", "wrong_type"),
-                      ("ORG", "الأمم", "spurious")}
+EXPECTED_GOLD = {
+    ("PERS", "محمد", "correct"),
+    ("LOC", "دمشق", "wrong_type"),
+    ("LOC", "بغداد", "missed"),
+    ("ORG", "الأمم المتحدة", "missed"),
+}
+EXPECTED_PREDICTED = {
+    ("MISC", "أعلن", "spurious"),
+    ("PERS", "محمد", "correct"),
+    ("ORG", "دمشق", "wrong_type"),
+    ("ORG", "الأمم", "spurious"),
+}
 
 
 def toy_evaluation():
-    sentences = [Sentence(tuple(WORDS), {"entities": tuple(GOLD)}),
-                 Sentence(("وصل", "أحمد"), {"entities": ("O", "B-PERS")})]
-    predicted = [WordTags({"entities": PRED}, {"entities": [0.8] * len(PRED)}),
-                 WordTags({"entities": ["O", "B-PERS"]}, {"entities": [0.9, 0.7]})]
+    sentences = [
+        Sentence(tuple(WORDS), {"entities": tuple(GOLD)}),
+        Sentence(("وصل", "أحمد"), {"entities": ("O", "B-PERS")}),
+    ]
+    predicted = [
+        WordTags({"entities": PRED}, {"entities": [0.8] * len(PRED)}),
+        WordTags({"entities": ["O", "B-PERS"]}, {"entities": [0.9, 0.7]}),
+    ]
     scores = score_layer([list(s.tags["entities"]) for s in sentences], [p.tags["entities"] for p in predicted])
     report = {"data": "toy:test", "decoding": "viterbi", "n_sentences": 2, "layers": {"entities": scores}}
     return report, sentences, predicted
@@ -170,9 +205,14 @@ def toy_evaluation():
 
 def test_spans_are_matched_by_exact_boundaries():
     outcomes = {(m.first, m.end, m.gold, m.predicted, m.outcome) for m in match_spans(GOLD, PRED)}
-    assert outcomes == {(0, 1, None, "MISC", SPURIOUS), (1, 2, "PERS", "PERS", "correct"),
-                        (3, 4, "LOC", "ORG", "wrong_type"), (5, 6, "LOC", None, MISSED),
-                        (6, 8, "ORG", None, MISSED), (6, 7, None, "ORG", SPURIOUS)}
+    assert outcomes == {
+        (0, 1, None, "MISC", SPURIOUS),
+        (1, 2, "PERS", "PERS", "correct"),
+        (3, 4, "LOC", "ORG", "wrong_type"),
+        (5, 6, "LOC", None, MISSED),
+        (6, 8, "ORG", None, MISSED),
+        (6, 7, None, "ORG", SPURIOUS),
+    }
 
 
 def test_confusion_matrix_adds_up_to_seqeval():
@@ -222,6 +262,7 @@ def test_gold_versus_predicted_renders_in_chromium(tmp_path: Path):
 
 # ---------------------------------------------------------------- the CLI on the tiny run
 
+
 @pytest.fixture(scope="module")
 def evaluated_run(tiny_run: Path, tiny_data_root: Path, tmp_path_factory) -> Path:
     """A copy of the tiny run (the shared one stays untouched) after `python -m eval`."""
@@ -244,8 +285,11 @@ def evaluated_run(tiny_run: Path, tiny_data_root: Path, tmp_path_factory) -> Pat
 @pytest.mark.slow
 def test_eval_writes_plots_that_open_as_png(evaluated_run: Path):
     model = evaluated_run / "model"
-    for name in ("eval-anercorp-test-f1-entities.png", "eval-anercorp-test-confusion-entities.png",
-                 "training-curves.png"):
+    for name in (
+        "eval-anercorp-test-f1-entities.png",
+        "eval-anercorp-test-confusion-entities.png",
+        "training-curves.png",
+    ):
         path = model / name
         assert path.read_bytes()[:8] == PNG_SIGNATURE, name
         pixels = imread(path)
@@ -262,14 +306,28 @@ def test_eval_writes_plots_that_open_as_png(evaluated_run: Path):
 @pytest.mark.slow
 def test_model_card_describes_the_checkpoint(evaluated_run: Path):
     card = (evaluated_run / "model" / "README.md").read_text(encoding="utf-8")
-    for expected in ("## Encoder", "`tiny:bert`", "hidden size 32",
-                     "## Data", "`anercorp:train`", "`anercorp:dev`",
-                     "## Labels", "`entities`: 4 types, 9 IOB2 labels: PERS, LOC, ORG, MISC",
-                     "## Metrics", "| test | entities |", "| PERS |", "| micro avg |",
-                     "![eval-anercorp-test-f1-entities.png]", "training-curves.png",
-                     "## How it was made", f"python -m train --config {evaluated_run / 'config.yaml'}",
-                     "python -m eval --checkpoint", "--data anercorp:test",
-                     "## Limitations", "tiny random test model"):
+    for expected in (
+        "## Encoder",
+        "`tiny:bert`",
+        "hidden size 32",
+        "## Data",
+        "`anercorp:train`",
+        "`anercorp:dev`",
+        "## Labels",
+        "`entities`: 4 types, 9 IOB2 labels: PERS, LOC, ORG, MISC",
+        "## Metrics",
+        "| test | entities |",
+        "| PERS |",
+        "| micro avg |",
+        "![eval-anercorp-test-f1-entities.png]",
+        "training-curves.png",
+        "## How it was made",
+        f"python -m train --config {evaluated_run / 'config.yaml'}",
+        "python -m eval --checkpoint",
+        "--data anercorp:test",
+        "## Limitations",
+        "tiny random test model",
+    ):
         assert expected in card, expected
 
 
@@ -292,7 +350,9 @@ def test_model_card_reads_the_harness_keys_and_survives_older_ones(tmp_path: Pat
         info = CheckpointInfo(settings, {"encoder": "tiny:bert", "metrics": metrics}, {})
         return render_model_card(info, [], None, tmp_path / "model")
 
-    card = card_of({"test": {"entities": {"micro_f1": 0.5, "strict_micro_f1": 0.25}, "arguments": {"labelled_f1": 0.125}}})
+    card = card_of(
+        {"test": {"entities": {"micro_f1": 0.5, "strict_micro_f1": 0.25}, "arguments": {"labelled_f1": 0.125}}}
+    )
     assert "| test | entities | 50.00 | 25.00 |" in card
     assert "| test | arguments (end to end) | 12.50 | - |" in card
     # the keys that older checkpoints' tagger.json carry are not the harness's: shown as not recorded
@@ -306,16 +366,19 @@ def test_training_curves_plot_each_layers_headline_dev_f1(tmp_path: Path):
     def width(columns: list[str]) -> int:
         """Pixel width of the curves: a second panel, for dev F1, appears only for a layer's headline column."""
         log_csv = tmp_path / "log.csv"
-        log_csv.write_text(",".join(["step", "epoch", "loss", *columns]) + "\n" +
-                           ",".join(["5", "1.0", "0.9", *("0.5" for _ in columns)]) + "\n", encoding="utf-8")
+        log_csv.write_text(
+            ",".join(["step", "epoch", "loss", *columns])
+            + "\n"
+            + ",".join(["5", "1.0", "0.9", *("0.5" for _ in columns)])
+            + "\n",
+            encoding="utf-8",
+        )
         return imread(plot_training_curves(log_csv, tmp_path / "curves.png")).shape[1]
 
     loss_only = width([])
     assert width(["eval_entities_strict_micro_f1", "eval_mean_f1"]) == loss_only
     assert width(["eval_entities_micro_f1"]) > 1.5 * loss_only
     assert width(["eval_arguments_labelled_f1"]) > 1.5 * loss_only
-
-
 
 
 @pytest.mark.slow
@@ -330,18 +393,27 @@ def test_tag_cli_writes_an_html_page(tiny_run: Path, tmp_path: Path):
     assert_self_contained(html)
     record = json.loads(out.read_text(encoding="utf-8"))
     marks = parse_marks(html).marks
-    assert sorted((m["data-label"], m["text"]) for m in marks) == sorted((s["label"], s["text"]) for s in record["entities"])
+    assert sorted((m["data-label"], m["text"]) for m in marks) == sorted(
+        (s["label"], s["text"]) for s in record["entities"]
+    )
     assert "أعلن محمد في دمشق" in html and 'dir="rtl"' in html
 
 
 # ---------------------------------------------------------------- --help of every entry point
 
+
 @pytest.mark.parametrize("module", ["models", "eval", "train", "train.export", "train.offline_encoder"])
 @pytest.mark.slow
 def test_every_entry_point_explains_itself_in_one_screen(module: str):
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "100"}
-    result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=PROJECT, capture_output=True, text=True,
-                            timeout=300, env=environment)
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"usage: python -m {module}")
     description = result.stdout.split("\n\n")[1]

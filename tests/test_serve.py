@@ -1,5 +1,6 @@
 """The HTTP service (models/serve.py) on a real uvicorn over loopback: the same records as the Tagger, its error
 codes, bad input, concurrent requests batched together, and a failing request alone in its batch."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,17 +18,23 @@ import pytest
 pytest.importorskip("fastapi", reason="the service is the serve extra: pip install -e '.[serve]'")
 httpx = pytest.importorskip("httpx", reason="the service tests need httpx (the dev extra)")
 
-from models import Tagger  # noqa: E402 - after the skips: without the serve extra nothing here is collected
-from models.records import doc_record  # noqa: E402
-from models.serve import Limits, create_app, main  # noqa: E402
-from test_argument_outputs import TEXTS as ROLE_TEXTS, roles_checkpoint  # noqa: E402,F401 - roles_checkpoint: a fixture
+from test_argument_outputs import TEXTS as ROLE_TEXTS  # noqa: E402,F401 - roles_checkpoint: a fixture
 from test_bad_input import BAD_INPUTS  # noqa: E402
 from test_distributed import free_port  # noqa: E402
 
+from models import Tagger  # noqa: E402 - after the skips: without the serve extra nothing here is collected
+from models.records import doc_record  # noqa: E402
+from models.serve import Limits, create_app, main  # noqa: E402
+
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parents[1]
-TEXTS = ["أعلن محمد في دمشق أن القوات استعادت السيطرة على مدينة دير الزور.\nوقال أحمد علي في بغداد",
-         "وصل جورج بوش إلى القاهرة اليوم", "اجتماع الأمم المتحدة في ألمانيا", "", "هجوم على الجيش السوري في دمشق"]
+TEXTS = [
+    "أعلن محمد في دمشق أن القوات استعادت السيطرة على مدينة دير الزور.\nوقال أحمد علي في بغداد",
+    "وصل جورج بوش إلى القاهرة اليوم",
+    "اجتماع الأمم المتحدة في ألمانيا",
+    "",
+    "هجوم على الجيش السوري في دمشق",
+]
 MAX_TEXTS = 8
 
 
@@ -52,10 +59,27 @@ def server(tiny_run: Path, tmp_path_factory) -> str:
     log = tmp_path_factory.mktemp("serve") / "server.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "models.serve", "--checkpoint", str(tiny_run / "model"), "--port", str(port),
-             "--precision", "fp32", "--max-texts", str(MAX_TEXTS), "--max-wait-ms", "20", "--no-access-log"],
-            cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)},
-            stdout=output, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "models.serve",
+                "--checkpoint",
+                str(tiny_run / "model"),
+                "--port",
+                str(port),
+                "--precision",
+                "fp32",
+                "--max-texts",
+                str(MAX_TEXTS),
+                "--max-wait-ms",
+                "20",
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(base, process)
@@ -64,8 +88,9 @@ def server(tiny_run: Path, tmp_path_factory) -> str:
         process.terminate()
         code = process.wait(timeout=60)
     # uvicorn shuts down, then re-raises the SIGTERM it caught, as a process killed by it should end
-    assert code in (0, -signal.SIGTERM) and "Application shutdown complete" in log.read_text(), \
+    assert code in (0, -signal.SIGTERM) and "Application shutdown complete" in log.read_text(), (
         f"the server did not shut down cleanly ({code}):\n{log.read_text()[-3000:]}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +108,17 @@ def same_spans(got, want, tolerance: float = 1e-3) -> bool:
     if isinstance(want, float):
         return isinstance(got, (int, float)) and not isinstance(got, bool) and abs(got - want) <= tolerance
     if isinstance(want, dict):
-        return isinstance(got, dict) and got.keys() == want.keys() and all(
-            same_spans(got[key], want[key], tolerance) for key in want)
+        return (
+            isinstance(got, dict)
+            and got.keys() == want.keys()
+            and all(same_spans(got[key], want[key], tolerance) for key in want)
+        )
     if isinstance(want, list):
-        return isinstance(got, list) and len(got) == len(want) and all(
-            same_spans(one, other, tolerance) for one, other in zip(got, want))
+        return (
+            isinstance(got, list)
+            and len(got) == len(want)
+            and all(same_spans(one, other, tolerance) for one, other in zip(got, want))
+        )
     return type(got) is type(want) and got == want
 
 
@@ -96,6 +127,7 @@ def post(base: str, payload, **kwargs) -> httpx.Response:
 
 
 # --- the service against the Tagger ------------------------------------------------------------------------
+
 
 def test_records_are_the_taggers(server: str, tagger: Tagger):
     response = post(server, {"texts": TEXTS})
@@ -119,25 +151,46 @@ def test_health_and_info(server: str, tiny_run: Path):
 
 # --- errors ------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("body, status, field", [
-    (b'{"texts": ["a",', 422, "body"),
-    (b"not json", 422, "body"),
-    (b'{"text": "\xff\xfe"}', 422, "body"),
-    (b"[" * 100_000, 422, "body"),
-    (b'["a"]', 422, "body"),
-    (b"{}", 422, "text"),
-    (b'{"txt": "a"}', 422, "txt"),
-    (b'{"text": 5}', 422, "text"),
-    (b'{"text": null}', 422, "text"),
-    (b'{"text": ["a"]}', 422, "text"),
-    (b'{"texts": "a"}', 422, "texts"),
-    (b'{"texts": ["a", 3]}', 422, "texts[1]"),
-    (b'{"text": "a", "texts": ["b"]}', 422, "texts"),
-    (json.dumps({"texts": ["a"] * (MAX_TEXTS + 1)}).encode(), 413, "texts"),
-    (json.dumps({"text": "a" * 100_001}).encode(), 413, "text"),
-    (json.dumps({"texts": ["a", "a" * 100_001]}).encode(), 413, "texts[1]"),
-], ids=["truncated", "not-json", "not-utf8", "nested", "array", "empty", "unknown-field", "number", "null",
-        "list-as-text", "string-as-texts", "number-in-texts", "both", "too-many", "too-long", "too-long-in-texts"])
+
+@pytest.mark.parametrize(
+    "body, status, field",
+    [
+        (b'{"texts": ["a",', 422, "body"),
+        (b"not json", 422, "body"),
+        (b'{"text": "\xff\xfe"}', 422, "body"),
+        (b"[" * 100_000, 422, "body"),
+        (b'["a"]', 422, "body"),
+        (b"{}", 422, "text"),
+        (b'{"txt": "a"}', 422, "txt"),
+        (b'{"text": 5}', 422, "text"),
+        (b'{"text": null}', 422, "text"),
+        (b'{"text": ["a"]}', 422, "text"),
+        (b'{"texts": "a"}', 422, "texts"),
+        (b'{"texts": ["a", 3]}', 422, "texts[1]"),
+        (b'{"text": "a", "texts": ["b"]}', 422, "texts"),
+        (json.dumps({"texts": ["a"] * (MAX_TEXTS + 1)}).encode(), 413, "texts"),
+        (json.dumps({"text": "a" * 100_001}).encode(), 413, "text"),
+        (json.dumps({"texts": ["a", "a" * 100_001]}).encode(), 413, "texts[1]"),
+    ],
+    ids=[
+        "truncated",
+        "not-json",
+        "not-utf8",
+        "nested",
+        "array",
+        "empty",
+        "unknown-field",
+        "number",
+        "null",
+        "list-as-text",
+        "string-as-texts",
+        "number-in-texts",
+        "both",
+        "too-many",
+        "too-long",
+        "too-long-in-texts",
+    ],
+)
 def test_errors_are_json_naming_the_field(server: str, body: bytes, status: int, field: str):
     response = httpx.post(f"{server}/tag", content=body, headers={"content-type": "application/json"}, timeout=60)
     assert response.status_code == status, response.text
@@ -163,12 +216,13 @@ def test_unknown_paths_and_methods_answer_json(server: str):
 def test_bad_input_is_tagged_not_a_500(server: str, tagger: Tagger, name: str):
     text = BAD_INPUTS[name]
     # escaped JSON: the only way to send lone surrogates (UTF-8 cannot carry them)
-    response = httpx.post(f"{server}/tag", content=json.dumps({"text": text}), timeout=120,
-                          headers={"content-type": "application/json"})
+    response = httpx.post(
+        f"{server}/tag", content=json.dumps({"text": text}), timeout=120, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 200, response.text
     record = response.json()
     assert record["text"] == text
-    assert all(text[span["start"]:span["end"]] == span["text"] for span in record["entities"])
+    assert all(text[span["start"] : span["end"]] == span["text"] for span in record["entities"])
     assert same_spans(record, expected(tagger, [text])[0])
 
 
@@ -181,6 +235,7 @@ def test_a_100000_character_text_is_tagged_in_full(server: str, tagger: Tagger):
 
 # --- concurrency -------------------------------------------------------------------------------------------
 
+
 async def many(base: str, payloads: list[dict]) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=len(payloads))
     async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as client:
@@ -190,8 +245,12 @@ async def many(base: str, payloads: list[dict]) -> list[httpx.Response]:
 def test_100_concurrent_requests_are_batched_and_answered_right(server: str, tagger: Tagger):
     before = httpx.get(f"{server}/info").json()["served"]
     # every request different: a reply sent to the wrong request shows
-    payloads = [{"text": f"{TEXTS[index % len(TEXTS)]} {index}"} if index % 3 else
-                {"texts": [f"{text} {index}" for text in TEXTS[: 1 + index % 4]]} for index in range(100)]
+    payloads = [
+        {"text": f"{TEXTS[index % len(TEXTS)]} {index}"}
+        if index % 3
+        else {"texts": [f"{text} {index}" for text in TEXTS[: 1 + index % 4]]}
+        for index in range(100)
+    ]
     responses = asyncio.run(many(server, payloads))
     assert [response.status_code for response in responses] == [200] * 100
     for payload, response in zip(payloads, responses):
@@ -210,6 +269,7 @@ def test_100_concurrent_requests_are_batched_and_answered_right(server: str, tag
 
 
 # --- in-process: a failing request, arguments -------------------------------------------------------------
+
 
 class Serving:
     """An app on a real uvicorn in a thread of this process, so the test can reach the tagger."""
@@ -235,6 +295,7 @@ class Serving:
 
 class FailsOn(Tagger):
     """The tiny tagger, raising on any call that includes the text POISON; records each call's texts."""
+
     POISON = "يفشل"
 
     def __init__(self, tagger: Tagger):
@@ -294,6 +355,7 @@ def test_arguments_come_back_with_their_spans(roles_checkpoint: Path):
 
 
 # --- the command line --------------------------------------------------------------------------------------
+
 
 def test_user_errors_are_one_line_and_exit_2(tiny_run: Path, capsys):
     assert main(["--checkpoint", str(tiny_run / "modle"), "--port", "0"]) == 2

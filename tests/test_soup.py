@@ -1,4 +1,5 @@
 """train.soup: the element-wise mean of several checkpoints' weights, refused for checkpoints that do not match."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,9 @@ def seed7_run(tiny_data_root, tmp_path_factory) -> Path:
     from train.run import run
 
     out = tmp_path_factory.mktemp("runs")
-    config = load_config(CONFIGS / "tiny.yaml", [f"data_root={tiny_data_root}", f"output_dir={out}", "seed=7",
-                                                 "training.max_steps=6"])
+    config = load_config(
+        CONFIGS / "tiny.yaml", [f"data_root={tiny_data_root}", f"output_dir={out}", "seed=7", "training.max_steps=6"]
+    )
     run(config, command="python -m train --config configs/tiny.yaml seed=7")
     return out / "tiny" / "model"
 
@@ -43,7 +45,9 @@ def test_the_soup_is_the_mean_of_its_ingredients(tiny_run: Path, seed7_run: Path
     souped, _, info = load_checkpoint(out)  # also checks the recorded sha256 of the new weights
     a_state, b_state, souped_state = a.state_dict(), b.state_dict(), souped.state_dict()
     assert set(souped_state) == set(a_state)
-    differing = [key for key in a_state if a_state[key].is_floating_point() and not torch.equal(a_state[key], b_state[key])]
+    differing = [
+        key for key in a_state if a_state[key].is_floating_point() and not torch.equal(a_state[key], b_state[key])
+    ]
     assert "heads.entities.weight" in differing and len(differing) > 10  # two seeds: the mean is a new model
     for key in differing:
         torch.testing.assert_close(souped_state[key], (a_state[key] + b_state[key]) / 2)
@@ -69,8 +73,9 @@ def test_the_model_card_lists_the_ingredients(tiny_run: Path, seed7_run: Path, t
     assert "python -m train --config configs/tiny.yaml seed=7" in card
 
 
-@pytest.mark.parametrize("change", [{"word_pooling": "mean"}, {"max_length": 32}, {"normalisation": "none"},
-                                    {"context": 8}])
+@pytest.mark.parametrize(
+    "change", [{"word_pooling": "mean"}, {"max_length": 32}, {"normalisation": "none"}, {"context": 8}]
+)
 def test_checkpoints_that_differ_are_refused(tiny_run: Path, seed7_run: Path, tmp_path: Path, change: dict):
     other = _edit_settings(seed7_run, tmp_path / "other", **change)
     [key] = change

@@ -3,6 +3,7 @@
 tests/test_metrics.py checks eval/metrics.py against hand-counted figures; here every expected figure
 comes from calling seqeval directly, so the module can only pass by reproducing it exactly.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from seqeval.metrics import f1_score, precision_score, recall_score
-from seqeval.metrics import sequence_labeling, v1
+from seqeval.metrics import f1_score, precision_score, recall_score, sequence_labeling, v1
 from seqeval.scheme import IOB2, Entities
 
 from eval.metrics import METRIC_MODULE, score_layer, trigger_scores
@@ -72,9 +72,15 @@ def test_per_type_rows_are_seqevals(scores: dict, mode: str):
         rows = sequence_labeling.precision_recall_fscore_support(GOLD, PRED, average=None, zero_division=0)
         per_type = scores["per_type"]
     # seqeval returns one array per figure, its entries in the sorted order of the types
-    expected = {kind: {"precision": round(float(precision), 6), "recall": round(float(recall), 6),
-                       "f1": round(float(f1), 6), "support": int(support)}
-                for kind, precision, recall, f1, support in zip(sorted(types), *rows)}
+    expected = {
+        kind: {
+            "precision": round(float(precision), 6),
+            "recall": round(float(recall), 6),
+            "f1": round(float(f1), 6),
+            "support": int(support),
+        }
+        for kind, precision, recall, f1, support in zip(sorted(types), *rows)
+    }
     assert per_type == expected
 
 
@@ -88,20 +94,30 @@ def test_span_and_word_counts(scores: dict):
 
 def test_trigger_views_are_seqevals_strict_micro_on_mapped_types():
     gold = [["B-Life.Die", "I-Life.Die", "O", "B-Conflict.Attack"], ["O", "O"], ["I-Movement.Transport", "O"]]
-    pred = [["B-Life.Die", "I-Life.Injure", "O", "B-Conflict.Demonstrate"], ["B-Justice.Arrest", "O"],
-            ["I-Movement.Transport", "O"]]
+    pred = [
+        ["B-Life.Die", "I-Life.Injure", "O", "B-Conflict.Demonstrate"],
+        ["B-Justice.Arrest", "O"],
+        ["I-Movement.Transport", "O"],
+    ]
 
     def mapped(sentences, rename):
         return [[tag if tag == "O" else tag[:2] + rename(tag[2:]) for tag in tags] for tags in sentences]
 
-    views = {"identification": lambda kind: "TRIGGER", "classification": lambda kind: kind,
-             "classification_top_type": lambda kind: kind.split(".")[0]}
+    views = {
+        "identification": lambda kind: "TRIGGER",
+        "classification": lambda kind: kind,
+        "classification_top_type": lambda kind: kind.split(".")[0],
+    }
     scores = trigger_scores(gold, pred)
     for view, rename in views.items():
         precision, recall, f1, _ = v1.precision_recall_fscore_support(
-            mapped(gold, rename), mapped(pred, rename), average="micro", zero_division=0, scheme=IOB2)
-        assert scores[view] == {"precision": round(float(precision), 6), "recall": round(float(recall), 6),
-                                "f1": round(float(f1), 6)}, view
+            mapped(gold, rename), mapped(pred, rename), average="micro", zero_division=0, scheme=IOB2
+        )
+        assert scores[view] == {
+            "precision": round(float(precision), 6),
+            "recall": round(float(recall), 6),
+            "f1": round(float(f1), 6),
+        }, view
 
 
 def test_evaluate_loads_the_module_from_its_file_with_no_network(tmp_path: Path, scores: dict):
@@ -120,10 +136,16 @@ import evaluate
 metric = evaluate.load({str(METRIC_MODULE)!r})
 print(json.dumps(metric.compute(references={GOLD!r}, predictions={PRED!r})))
 """
-    environment = {**os.environ, "HF_EVALUATE_OFFLINE": "1", "HF_HUB_OFFLINE": "1",
-                   "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_METRICS_CACHE": str(tmp_path / "metrics")}
-    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, env=environment, capture_output=True,
-                            text=True, timeout=300)
+    environment = {
+        **os.environ,
+        "HF_EVALUATE_OFFLINE": "1",
+        "HF_HUB_OFFLINE": "1",
+        "HF_MODULES_CACHE": str(tmp_path / "modules"),
+        "HF_METRICS_CACHE": str(tmp_path / "metrics"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT, env=environment, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.splitlines()[-1]) == scores
     assert list((tmp_path / "modules").rglob("tagging_f1.py")), "evaluate imported its own copy of the module"

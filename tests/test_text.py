@@ -1,4 +1,5 @@
 """Arabic text handling: words keep character offsets into the raw text, whatever the text holds."""
+
 from __future__ import annotations
 
 import unicodedata
@@ -31,7 +32,7 @@ TRICKY = {
 def _assert_words_slice_the_text(text: str, words: list[Word]) -> None:
     previous_end = 0
     for word in words:
-        assert text[word.start:word.end] == word.text, word
+        assert text[word.start : word.end] == word.text, word
         assert word.start < word.end, f"empty word {word}"
         assert word.start >= previous_end, f"{word} overlaps or is out of order"
         previous_end = word.end
@@ -59,7 +60,17 @@ def test_words_are_not_whitespace_or_direction_marks():
     text = TRICKY["zero_width_direction"] + TRICKY["bom"] + TRICKY["whitespace_only"]
     for word in split_words(text):
         assert not word.text.isspace()
-        assert not set(word.text) & {"\u200b", "\u200e", "\u200f", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\ufeff"}
+        assert not set(word.text) & {
+            "\u200b",
+            "\u200e",
+            "\u200f",
+            "\u202a",
+            "\u202b",
+            "\u202c",
+            "\u202d",
+            "\u202e",
+            "\ufeff",
+        }
 
 
 def test_empty_and_whitespace_only_have_no_words():
@@ -95,6 +106,7 @@ def test_decimal_number_is_one_word():
 
 # --- sentences -------------------------------------------------------------------------------------
 
+
 def _texts(sentences: list[list[Word]]) -> list[list[str]]:
     return [[word.text for word in sentence] for sentence in sentences]
 
@@ -127,17 +139,21 @@ def test_sentences_concatenate_to_the_words(name):
 
 # --- normalise_word --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("word, expected", [
-    ("مُحَمَّد", "محمد"),
-    ("جـــدا", "جدا"),
-    ("إِنَّ", "إن"),
-    ("الله", "الله"),
-    ("\ufefb", "\u0644\u0627"),  # LAM WITH ALEF ligature -> lam + alef
-    ("\ufef7", "\u0644\u0623"),  # LAM WITH ALEF WITH HAMZA ABOVE ligature -> lam + alef with hamza
-    ("\ufdf2", "\u0627\u0644\u0644\u0647"),  # ALLAH ligature -> الله
-    ("\ufe8d\ufedf\ufed8\ufe8e\ufeeb\ufeae\ufe93", "القاهرة"),  # presentation forms of القاهرة
-    ("iPhone", "iPhone"),
-])
+
+@pytest.mark.parametrize(
+    "word, expected",
+    [
+        ("مُحَمَّد", "محمد"),
+        ("جـــدا", "جدا"),
+        ("إِنَّ", "إن"),
+        ("الله", "الله"),
+        ("\ufefb", "\u0644\u0627"),  # LAM WITH ALEF ligature -> lam + alef
+        ("\ufef7", "\u0644\u0623"),  # LAM WITH ALEF WITH HAMZA ABOVE ligature -> lam + alef with hamza
+        ("\ufdf2", "\u0627\u0644\u0644\u0647"),  # ALLAH ligature -> الله
+        ("\ufe8d\ufedf\ufed8\ufe8e\ufeeb\ufeae\ufe93", "القاهرة"),  # presentation forms of القاهرة
+        ("iPhone", "iPhone"),
+    ],
+)
 def test_basic_normalisation(word, expected):
     assert normalise_word(word, "basic") == expected
 
@@ -157,33 +173,36 @@ def test_none_keeps_the_word():
     assert normalise_word("مُحَمَّد", "none") == "مُحَمَّد"
 
 
-@pytest.mark.parametrize("word, expected", [
-    ("https://example.com/a?b=1", "[رابط]"),
-    ("http://x.org", "[رابط]"),
-    ("www.aljazeera.net", "[رابط]"),
-    ("aljazeera.net", "[رابط]"),
-    ("someone@example.com", "[رابط]"),  # AraBERT's host-name rule comes before its e-mail rule
-    ("someone@example", "[بريد]"),
-    ("@user", "[مستخدم]"),
-    ("WWW.BBC.CO.UK", "WW . BBC . CO . UK"),  # AraBERT's link rules are lower case; WWW is a repeat
-    ("جداااااا", "جداا"),  # elongation cut to two
-    ("هههههه", "هه"),
-    ("جـــداااا", "جداا"),  # tatweel gone, then elongation cut
-    ("مُحَمَّد", "محمد"),
-    ("كتاب", "كتاب"),  # a double letter is not elongation
-    ("2000", "2000"),  # digits are not elongation (AraBERT's own rule is (\D)\1{2,})
-    ("١٠٠٠", "1000"),  # Arabic-Indic digits as ASCII
-    ("و6", "و 6"),  # digits and Arabic letters: two parts of one word
-    ("Y7خا", "Y 7 خا"),
-    ("A4", "A4"),  # Latin letters stay with digits
-    ("3/4", "3 - 4"),  # no / in AraBERT's vocabulary
-    ("لأفغانستان؛", "لأفغانستان ؛"),
-    ("3.5", "3 . 5"),
-    ("Zürich", "Z rich"),  # characters AraBERT's vocabulary lacks are dropped
-    ("ٱلله", "ٱ لله"),  # alef wasla stands apart
-    ("\ufefb", "\u0644\u0627"),  # presentation forms give their letters back (AraBERT would drop them)
-    ("<b>نص</b>", "نص"),
-    ("&quot;نص&quot;", '" نص "'),
-])
+@pytest.mark.parametrize(
+    "word, expected",
+    [
+        ("https://example.com/a?b=1", "[رابط]"),
+        ("http://x.org", "[رابط]"),
+        ("www.aljazeera.net", "[رابط]"),
+        ("aljazeera.net", "[رابط]"),
+        ("someone@example.com", "[رابط]"),  # AraBERT's host-name rule comes before its e-mail rule
+        ("someone@example", "[بريد]"),
+        ("@user", "[مستخدم]"),
+        ("WWW.BBC.CO.UK", "WW . BBC . CO . UK"),  # AraBERT's link rules are lower case; WWW is a repeat
+        ("جداااااا", "جداا"),  # elongation cut to two
+        ("هههههه", "هه"),
+        ("جـــداااا", "جداا"),  # tatweel gone, then elongation cut
+        ("مُحَمَّد", "محمد"),
+        ("كتاب", "كتاب"),  # a double letter is not elongation
+        ("2000", "2000"),  # digits are not elongation (AraBERT's own rule is (\D)\1{2,})
+        ("١٠٠٠", "1000"),  # Arabic-Indic digits as ASCII
+        ("و6", "و 6"),  # digits and Arabic letters: two parts of one word
+        ("Y7خا", "Y 7 خا"),
+        ("A4", "A4"),  # Latin letters stay with digits
+        ("3/4", "3 - 4"),  # no / in AraBERT's vocabulary
+        ("لأفغانستان؛", "لأفغانستان ؛"),
+        ("3.5", "3 . 5"),
+        ("Zürich", "Z rich"),  # characters AraBERT's vocabulary lacks are dropped
+        ("ٱلله", "ٱ لله"),  # alef wasla stands apart
+        ("\ufefb", "\u0644\u0627"),  # presentation forms give their letters back (AraBERT would drop them)
+        ("<b>نص</b>", "نص"),
+        ("&quot;نص&quot;", '" نص "'),
+    ],
+)
 def test_arabert_v02_normalisation(word, expected):
     assert normalise_word(word, "arabert_v02") == expected

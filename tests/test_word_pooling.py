@@ -1,4 +1,5 @@
 """word_pooling "mean": a word scored by the mean of all its pieces' logits, the same in training and inference."""
+
 from __future__ import annotations
 
 import json
@@ -6,15 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import tiny_tokenizer
+
+from corpora.reader import Sentence
 from models.checkpoint import CheckpointError, load_checkpoint, read_info
 from models.encoding import WordEncoder
 from models.labels import bio_labels
 from models.modeling import IGNORE, pool_word_pieces
 from models.tagger import Tagger
 from train.config import ConfigError, load_config
-from corpora.reader import Sentence
 from train.features import WORD_STARTS, Collator, build_features
 
 CONFIGS = Path(__file__).parents[1] / "configs"
@@ -72,8 +73,12 @@ def test_mean_features_carry_word_starts_and_first_piece_labels(encoder):
 
 
 def test_collator_pads_word_starts_with_positions_of_their_own():
-    batch = Collator(pad_id=0)([{"input_ids": [2, 5, 6, 3], WORD_STARTS: [0, 1, 1, 3], "window_index": 0},
-                                {"input_ids": [2, 5, 3], WORD_STARTS: [0, 1, 2], "window_index": 1}])
+    batch = Collator(pad_id=0)(
+        [
+            {"input_ids": [2, 5, 6, 3], WORD_STARTS: [0, 1, 1, 3], "window_index": 0},
+            {"input_ids": [2, 5, 3], WORD_STARTS: [0, 1, 2], "window_index": 1},
+        ]
+    )
     assert batch[WORD_STARTS].tolist() == [[0, 1, 1, 3], [0, 1, 2, 3]]
 
 
@@ -87,8 +92,10 @@ def mean_run(tiny_data_root, tmp_path_factory) -> Path:
     from train.run import run
 
     out = tmp_path_factory.mktemp("runs")
-    config = load_config(CONFIGS / "tiny.yaml", [f"data_root={tiny_data_root}", f"output_dir={out}",
-                                                 "word_pooling=mean", "training.max_steps=6"])
+    config = load_config(
+        CONFIGS / "tiny.yaml",
+        [f"data_root={tiny_data_root}", f"output_dir={out}", "word_pooling=mean", "training.max_steps=6"],
+    )
     run(config)
     return out / "tiny" / "model"
 
@@ -117,8 +124,11 @@ def test_tagger_scores_words_as_the_training_forward_does(mean_run: Path):
     assert len(window.input_ids) > len(words) + 2  # some words have several pieces, else nothing is tested
     model, _, _ = load_checkpoint(mean_run)
     with torch.no_grad():
-        outputs = model(torch.tensor([window.input_ids]), torch.ones(1, len(window.input_ids), dtype=torch.long),
-                        word_starts=torch.tensor([window.word_starts]))
+        outputs = model(
+            torch.tensor([window.input_ids]),
+            torch.ones(1, len(window.input_ids), dtype=torch.long),
+            word_starts=torch.tensor([window.word_starts]),
+        )
         first_piece = model(torch.tensor([window.input_ids]), torch.ones(1, len(window.input_ids), dtype=torch.long))
     [predicted] = tagger.predict_words([words])
     for layer, labels in tagger.layers.items():
@@ -145,11 +155,13 @@ def test_a_checkpoint_with_an_unknown_pooling_is_refused(mean_run: Path, tmp_pat
 
 
 @pytest.mark.slow
-def test_a_standalone_export_of_a_mean_run_names_the_pipeline_aggregation(mean_run: Path, tiny_run: Path,
-                                                                           tmp_path: Path, capsys):
+def test_a_standalone_export_of_a_mean_run_names_the_pipeline_aggregation(
+    mean_run: Path, tiny_run: Path, tmp_path: Path, capsys
+):
     from transformers import pipeline
 
-    from train.export import main as export, pipeline_aggregation
+    from train.export import main as export
+    from train.export import pipeline_aggregation
 
     assert pipeline_aggregation(tiny_run / "model") == "first"
     assert pipeline_aggregation(mean_run) == "average"

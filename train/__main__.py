@@ -1,4 +1,5 @@
 """Fine-tune an encoder to tag entities (and other layers): python -m train --config configs/X.yaml [key=value ...]"""
+
 from __future__ import annotations
 
 import argparse
@@ -15,13 +16,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m train",
         description="Fine-tune a pretrained encoder with one tagging head per layer; writes runs/<name>/ "
-                    "with the checkpoint in runs/<name>/model/.",
+        "with the checkpoint in runs/<name>/model/.",
         epilog="Overrides use dotted keys, e.g. training.epochs=1 name=quick encoder=/path/to/local/model. "
-               "On GPUs and clusters: accelerate launch --config_file configs/accelerate/<setup>.yaml -m train ...")
+        "On GPUs and clusters: accelerate launch --config_file configs/accelerate/<setup>.yaml -m train ...",
+    )
     parser.add_argument("--config", required=True, help="a YAML run config, e.g. configs/e5-small-offline.yaml")
-    parser.add_argument("--overwrite", action="store_true", help="replace a finished or unfinished run of the same name")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run from its last checkpoint (same config and overrides)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a finished or unfinished run of the same name"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run from its last checkpoint (same config and overrides)",
+    )
     parser.add_argument("overrides", nargs="*", help="KEY=VALUE settings that replace the config's")
     args = parser.parse_args(argv)
     if args.overwrite and args.resume:

@@ -1,4 +1,5 @@
 """Run configs: YAML files in configs/, every key known here, `key.sub=value` overrides on the command line."""
+
 from __future__ import annotations
 
 import copy
@@ -46,7 +47,8 @@ DEFAULTS: dict = {
         "dropout": 0.1,
         "device": "auto",  # auto (a GPU when torch sees one) | cuda (refuse to start without one) | cpu
         "precision": "auto",  # auto (bf16 where supported, else fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
-        "checkpoint_every_steps": 200,  # resumable state (weights, optimizer, scheduler, RNG, data position); 0: per epoch only
+        # resumable state (weights, optimizer, scheduler, RNG, data position); 0: per epoch only
+        "checkpoint_every_steps": 200,
         "max_steps": -1,  # > 0 stops early (tests, smoke runs)
         "logging_steps": 20,
         "threads": None,  # torch CPU threads; None leaves torch's default
@@ -115,8 +117,10 @@ def _types(value, where: str):
     if not isinstance(value, str):
         return value
     if value not in TYPE_SETS:
-        raise ConfigError(f"{where}: unknown type set {value!r}; known type sets: {', '.join(TYPE_SETS)} "
-                          "(models/labels.py), or list the types")
+        raise ConfigError(
+            f"{where}: unknown type set {value!r}; known type sets: {', '.join(TYPE_SETS)} "
+            "(models/labels.py), or list the types"
+        )
     return list(TYPE_SETS[value])
 
 
@@ -158,6 +162,13 @@ def tagger_settings(config: dict) -> TaggerSettings:
     layers = config["layers"]
     if isinstance(layers, dict):
         layers = {layer: bio_labels(types) if isinstance(types, list) else types for layer, types in layers.items()}
-    return TaggerSettings(layers=layers, roles=config["roles"], normalisation=config["normalisation"],
-                          max_length=config["max_length"], overlap=config["overlap"], context=config["context"],
-                          word_pooling=config["word_pooling"], loss_weights=config["loss_weights"])
+    return TaggerSettings(
+        layers=layers,
+        roles=config["roles"],
+        normalisation=config["normalisation"],
+        max_length=config["max_length"],
+        overlap=config["overlap"],
+        context=config["context"],
+        word_pooling=config["word_pooling"],
+        loss_weights=config["loss_weights"],
+    )

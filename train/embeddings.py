@@ -6,6 +6,7 @@ the pretrained matrix stays frozen and a small trainable correction is added for
 training data uses (7.3k pieces for ANERcorp with e5-small). Before export the correction is folded
 back, so the checkpoint is an ordinary encoder with its full vocabulary and tokenizer unchanged.
 """
+
 from __future__ import annotations
 
 import torch
@@ -36,7 +37,9 @@ class SeenRowsEmbedding(nn.Module):
         """An ordinary nn.Embedding holding pretrained rows plus the learnt corrections."""
         merged = nn.Embedding(self.base.num_embeddings, self.base.embedding_dim, padding_idx=self.base.padding_idx)
         with torch.no_grad():
-            merged.weight.copy_(self.base.weight + self.delta[self.slot] * (self.slot < len(self.delta) - 1).unsqueeze(-1))
+            merged.weight.copy_(
+                self.base.weight + self.delta[self.slot] * (self.slot < len(self.delta) - 1).unsqueeze(-1)
+            )
         return merged
 
 

@@ -1,4 +1,5 @@
 """Pretrained encoders by name: a Hub id or local folder, the offline e5-small, or a tiny random BERT for tests."""
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,11 @@ TINY_ENCODER = "tiny:bert"
 BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
-_WHAT_TO_DO = ("Either download it where the Hub is reachable (`hf download {name} --local-dir DIR`) and "
-               "set `encoder: DIR` in the config (or pass encoder=DIR on the command line), or train offline "
-               "with configs/e5-small-offline.yaml (`make demo`).")
+_WHAT_TO_DO = (
+    "Either download it where the Hub is reachable (`hf download {name} --local-dir DIR`) and "
+    "set `encoder: DIR` in the config (or pass encoder=DIR on the command line), or train offline "
+    "with configs/e5-small-offline.yaml (`make demo`)."
+)
 
 
 class EncoderUnavailable(UserError, RuntimeError):
@@ -39,7 +42,9 @@ def _hub_reachable() -> bool:
     return True
 
 
-def load_encoder(name: str, tiny: dict | None = None, words: list[str] = ()) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
+def load_encoder(
+    name: str, tiny: dict | None = None, words: list[str] = ()
+) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
     """The encoder and its fast tokenizer. `tiny` and `words` only shape the tiny:bert test encoder."""
     if name == TINY_ENCODER:
         return tiny_encoder(tiny or {}, words)
@@ -48,11 +53,15 @@ def load_encoder(name: str, tiny: dict | None = None, words: list[str] = ()) -> 
         from train.offline_encoder import OFFLINE_ENCODER, ensure_offline_encoder
 
         if name != OFFLINE_ENCODER:
-            raise EncoderUnavailable(f"unknown offline encoder {name!r}; the one offline encoder is {OFFLINE_ENCODER!r}")
+            raise EncoderUnavailable(
+                f"unknown offline encoder {name!r}; the one offline encoder is {OFFLINE_ENCODER!r}"
+            )
         source = str(ensure_offline_encoder())
     if not Path(source).exists() and not _hub_reachable():
-        raise EncoderUnavailable(f"cannot load encoder {name!r}: it is not a local folder and the Hugging Face Hub "
-                                 f"cannot be reached from here.\n{_WHAT_TO_DO.format(name=name)}")
+        raise EncoderUnavailable(
+            f"cannot load encoder {name!r}: it is not a local folder and the Hugging Face Hub "
+            f"cannot be reached from here.\n{_WHAT_TO_DO.format(name=name)}"
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
         # weights_only: a repository with only pytorch_model.bin (AraBERT's, older ones) is read by torch.load's
@@ -60,10 +69,12 @@ def load_encoder(name: str, tiny: dict | None = None, words: list[str] = ()) -> 
         options = {"add_pooling_layer": False} if _is_bert(source) else {}
         encoder = AutoModel.from_pretrained(source, trust_remote_code=False, weights_only=True, **options)
     except pickle.UnpicklingError as err:
-        raise EncoderUnavailable(f"cannot load encoder {name!r}: its pytorch_model.bin holds more than weights, and "
-                                 f"only weights are read from it ({str(err).splitlines()[0]})") from err
+        raise EncoderUnavailable(
+            f"cannot load encoder {name!r}: its pytorch_model.bin holds more than weights, and "
+            f"only weights are read from it ({str(err).splitlines()[0]})"
+        ) from err
     except (OSError, ValueError) as err:  # transformers raises both for missing or unreadable files
-        hint = (_folder_problem(Path(source)) if Path(source).exists() else _WHAT_TO_DO.format(name=name))
+        hint = _folder_problem(Path(source)) if Path(source).exists() else _WHAT_TO_DO.format(name=name)
         raise EncoderUnavailable(f"cannot load encoder {name!r}: {err}\n{hint}") from err
     if not tokenizer.is_fast:
         raise EncoderUnavailable(f"encoder {name!r} has no fast tokenizer (tokenizer.json); word alignment needs one")
@@ -86,6 +97,7 @@ def _folder_problem(folder: Path) -> str:
 def _is_bert(source: str) -> bool:
     try:
         from transformers import AutoConfig
+
         return AutoConfig.from_pretrained(source).model_type == "bert"
     except OSError:
         return False
@@ -98,18 +110,28 @@ def bert_wordpiece(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizer
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
     backend = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
-    backend.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False,
-                                                    lowercase=False)
+    backend.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
+    )
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     backend.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(BERT_SPECIALS),
-                                        continuing_subword_prefix="##", show_progress=False)
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, special_tokens=list(BERT_SPECIALS), continuing_subword_prefix="##", show_progress=False
+    )
     backend.train_from_iterator(texts, trainer)
     cls, sep = (backend.token_to_id(token) for token in ("[CLS]", "[SEP]"))
     backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
-                                  sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=512,
+    )
 
 
 def write_bert_stand_in(folder: Path, texts: Iterable[str], shape: dict, weights: str = "model.safetensors"):
@@ -130,12 +152,19 @@ def write_bert_stand_in(folder: Path, texts: Iterable[str], shape: dict, weights
     pieces = sorted(learnt, key=learnt.get)
     pieces += [f"[unused{index}]" for index in range(vocab_size - len(pieces))]
     (folder / "vocab.txt").write_text("".join(f"{piece}\n" for piece in pieces), encoding="utf-8")
-    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False, "max_len": 512}) + "\n",
-                                                  encoding="utf-8")
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps({"do_lower_case": False, "max_len": 512}) + "\n", encoding="utf-8"
+    )
     hidden = shape["hidden_size"]
-    config = BertConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=shape["layers"],
-                        num_attention_heads=shape["heads"], intermediate_size=4 * hidden, max_position_embeddings=512,
-                        architectures=["BertForMaskedLM"])
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=shape["layers"],
+        num_attention_heads=shape["heads"],
+        intermediate_size=4 * hidden,
+        max_position_embeddings=512,
+        architectures=["BertForMaskedLM"],
+    )
     with torch.random.fork_rng():
         torch.manual_seed(0)
         model = BertForPreTraining(config)
@@ -167,11 +196,25 @@ def tiny_encoder(shape: dict, words: list[str]) -> tuple[PreTrainedModel, PreTra
     backend.normalizer = normalizers.NFC()
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]",
-                                        cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=512,
+    )
     hidden = shape.get("hidden_size", 32)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=shape.get("layers", 2),
-                        num_attention_heads=shape.get("heads", 2), intermediate_size=hidden * 4,
-                        max_position_embeddings=512, pad_token_id=0)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden,
+        num_hidden_layers=shape.get("layers", 2),
+        num_attention_heads=shape.get("heads", 2),
+        intermediate_size=hidden * 4,
+        max_position_embeddings=512,
+        pad_token_id=0,
+    )
     return BertModel(config, add_pooling_layer=False), tokenizer

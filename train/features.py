@@ -1,4 +1,5 @@
 """Features: Sentences -> windows of piece ids with first-piece labels per layer, and the batch collator."""
+
 from __future__ import annotations
 
 import logging
@@ -6,11 +7,11 @@ from dataclasses import dataclass
 
 import torch
 
+from corpora.reader import Sentence
 from models.arguments import ARGUMENT_KEY, ENTITY_LAYER, NO_ROLE, PAIR_COLUMNS, TRIGGER_LAYER, candidate_pairs
 from models.encoding import Window, WordEncoder
 from models.labels import chunks, types_of
 from models.modeling import IGNORE, PAIRS_KEY, label_key
-from corpora.reader import Sentence
 from train.config import ConfigError
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class WindowOrigin:
 class PairStats:
     """Gold-span pairs of the sentences that annotate arguments: how many, and how many no single window reads
     whole (long sentences only; those are scored at inference, but not trained on)."""
+
     pairs: int = 0
     arguments: int = 0
     unread: int = 0
@@ -44,8 +46,9 @@ def window_reads(window: Window, *spans: tuple) -> bool:
     return all(window.first_word <= span[0] and span[1] <= last for span in spans)
 
 
-def window_pairs(sentence: Sentence, windows: list[Window], layers: dict[str, list[str]], roles: list[str],
-                 stats: PairStats) -> list[tuple[list[list[int]], list[int]]]:
+def window_pairs(
+    sentence: Sentence, windows: list[Window], layers: dict[str, list[str]], roles: list[str], stats: PairStats
+) -> list[tuple[list[list[int]], list[int]]]:
     """Per window, the rows (models/arguments.py PAIR_COLUMNS) and role ids (0: none) of the sentence's gold
     (trigger, entity) pairs. Each pair goes to one window that reads both spans whole: the one that predicts
     the trigger's first word where it can, so no pair is trained twice."""
@@ -54,8 +57,12 @@ def window_pairs(sentence: Sentence, windows: list[Window], layers: dict[str, li
         return per_window
     role_ids = {role: index for index, role in enumerate([NO_ROLE, *roles])}
     gold = {(argument.trigger, argument.entity): argument.role for argument in sentence.arguments}
-    pairs = candidate_pairs(chunks(list(sentence.tags[TRIGGER_LAYER])), chunks(list(sentence.tags[ENTITY_LAYER])),
-                            types_of(layers[TRIGGER_LAYER]), types_of(layers[ENTITY_LAYER]))
+    pairs = candidate_pairs(
+        chunks(list(sentence.tags[TRIGGER_LAYER])),
+        chunks(list(sentence.tags[ENTITY_LAYER])),
+        types_of(layers[TRIGGER_LAYER]),
+        types_of(layers[ENTITY_LAYER]),
+    )
     for trigger, entity, features in pairs:
         role = gold.get((trigger[:2], entity[:2]), NO_ROLE)
         stats.pairs += 1
@@ -73,9 +80,14 @@ def window_pairs(sentence: Sentence, windows: list[Window], layers: dict[str, li
     return per_window
 
 
-def build_features(sentences: list[Sentence], encoder: WordEncoder, layers: dict[str, list[str]],
-                   source: str = "data", word_pooling: str = "first", roles: list[str] | None = None
-                   ) -> tuple[list[dict], list[WindowOrigin]]:
+def build_features(
+    sentences: list[Sentence],
+    encoder: WordEncoder,
+    layers: dict[str, list[str]],
+    source: str = "data",
+    word_pooling: str = "first",
+    roles: list[str] | None = None,
+) -> tuple[list[dict], list[WindowOrigin]]:
     """One feature per window. A word is labelled (at its first piece) only in the window that predicts it;
     other pieces, specials and layers the sentence does not annotate are IGNORE (masked, not `O`).
     word_pooling "mean" adds each piece's word start, so the model scores each word by the mean of its pieces.
@@ -93,10 +105,14 @@ def build_features(sentences: list[Sentence], encoder: WordEncoder, layers: dict
             raise ConfigError(f"{source}: roles {sorted(unknown_roles)} are not in the config's roles {roles}")
     for layer, labels in unknown.items():
         if labels:
-            raise ConfigError(f"{source}: labels {sorted(labels)} of layer {layer!r} are not in the config's label "
-                              f"set {layers[layer]}; add their types to the config or map them in configs/corpora.yaml")
+            raise ConfigError(
+                f"{source}: labels {sorted(labels)} of layer {layer!r} are not in the config's label "
+                f"set {layers[layer]}; add their types to the config or map them in configs/corpora.yaml"
+            )
     features, origins = [], []
-    windows = encoder.encode([list(sentence.words) for sentence in sentences], [sentence.document for sentence in sentences])
+    windows = encoder.encode(
+        [list(sentence.words) for sentence in sentences], [sentence.document for sentence in sentences]
+    )
     stats = PairStats()
     for index, (sentence, sentence_windows) in enumerate(zip(sentences, windows)):
         pairs = window_pairs(sentence, sentence_windows, layers, roles, stats) if roles else None
@@ -116,8 +132,14 @@ def build_features(sentences: list[Sentence], encoder: WordEncoder, layers: dict
             features.append(feature)
             origins.append(WindowOrigin(index, window.words, window.positions))
     if stats.unread:
-        log.info("%s: %d of %d gold-span pairs (%d of %d arguments) lie in no single window and are not trained on",
-                 source, stats.unread, stats.pairs, stats.unread_arguments, stats.arguments)
+        log.info(
+            "%s: %d of %d gold-span pairs (%d of %d arguments) lie in no single window and are not trained on",
+            source,
+            stats.unread,
+            stats.pairs,
+            stats.unread_arguments,
+            stats.arguments,
+        )
     return features, origins
 
 
@@ -144,5 +166,6 @@ class Collator:
                 rows = [f[key] + [fill] * (length - len(f[key])) for f in features]
             batch[key] = torch.tensor(rows, dtype=torch.long)
         batch["attention_mask"] = torch.tensor(
-            [[1] * len(f["input_ids"]) + [0] * (length - len(f["input_ids"])) for f in features], dtype=torch.long)
+            [[1] * len(f["input_ids"]) + [0] * (length - len(f["input_ids"])) for f in features], dtype=torch.long
+        )
         return batch

