@@ -25,16 +25,12 @@ def allowed_transitions(labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return allowed, allowed_first
 
 
-def viterbi(log_probs: np.ndarray, allowed: np.ndarray, allowed_first: np.ndarray) -> list[int]:
-    """The most probable label sequence (word x label log-probabilities) that uses only allowed transitions."""
-    return viterbi_batch([log_probs], allowed, allowed_first)[0]
-
-
 def viterbi_batch(
     sentences: list[np.ndarray], allowed: np.ndarray, allowed_first: np.ndarray, group: int = 256
 ) -> list[list[int]]:
-    """viterbi() of many sentences: one numpy step per word position for a group of sentences, rather than
-    one per word (the Python loop was the Tagger's main cost after the encoder). Same arithmetic, same result."""
+    """The most probable label sequence of each sentence (word x label log-probabilities) that uses only allowed
+    transitions: one numpy step per word position for a group of sentences, rather than one per word (the Python
+    loop was the Tagger's main cost after the encoder)."""
     paths: list[list[int]] = [[] for _ in sentences]
     # longest first, in groups, so padding to each group's longest sentence stays small
     for members in length_batches([len(sentence) for sentence in sentences], group, min_fill=0):

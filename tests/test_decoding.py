@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from models.decoding import allowed_transitions, viterbi, viterbi_batch
+from models.decoding import allowed_transitions, viterbi_batch
 from models.labels import bio_labels
 
 LABELS = bio_labels(["PERS", "LOC"])
@@ -33,14 +33,15 @@ def test_viterbi_finds_the_best_valid_sequence(seed):
     rng = np.random.default_rng(seed)
     allowed, allowed_first = allowed_transitions(LABELS)
     log_probs = _random_log_probs(rng, 4, len(LABELS))
-    assert viterbi(log_probs, allowed, allowed_first) == _best_by_brute_force(log_probs, allowed, allowed_first)
+    best = _best_by_brute_force(log_probs, allowed, allowed_first)
+    assert viterbi_batch([log_probs], allowed, allowed_first)[0] == best
 
 
 def test_viterbi_repairs_what_argmax_leaves_invalid():
     allowed, allowed_first = allowed_transitions(LABELS)
     # argmax says O I-PERS; the best valid sequence is O B-PERS or O O, whichever scores more
     log_probs = np.log(np.array([[0.9, 0.02, 0.02, 0.03, 0.03], [0.3, 0.25, 0.4, 0.03, 0.02]], dtype=np.float32))
-    assert viterbi(log_probs, allowed, allowed_first) == [0, 0]
+    assert viterbi_batch([log_probs], allowed, allowed_first)[0] == [0, 0]
 
 
 @pytest.mark.parametrize("labels", [LABELS, bio_labels([f"T{i}" for i in range(33)]), ["O"]])
