@@ -80,4 +80,4 @@ def test_tiny_check_runs_everything_on_the_cpu(tiny_data_root: Path, tmp_path: P
         assert (out / run / "model" / "tagger.json").is_file()
         assert "precision bf16" in (out / run / "train.log").read_text(encoding="utf-8")
     info = json.loads((out / "arabert-standin" / "model" / "tagger.json").read_text(encoding="utf-8"))
-    assert info["encoder"] == str(encoder) and info["normalisation"] == "arabert_v02"
+    assert info["provenance"]["encoder"] == str(encoder) and info["settings"]["normalisation"] == "arabert_v02"

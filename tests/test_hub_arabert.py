@@ -68,7 +68,7 @@ def test_hub_shaped_arabert_trains_exports_and_evaluates(weights, tiny_data_root
     assert TOKENIZER_FILE in files and "model.safetensors" in files
     assert not [name for name in files if name.endswith(PICKLE_SUFFIXES)], files
     info = json.loads((model_dir / "tagger.json").read_text(encoding="utf-8"))
-    assert info["encoder"] == str(hub) and info["normalisation"] == "arabert_v02"
+    assert info["provenance"]["encoder"] == str(hub) and info["settings"]["normalisation"] == "arabert_v02"
 
     tagger = Tagger.load(model_dir, device="cpu")
     # the exported tokenizer is the Hub folder's: same pieces, hamza kept

@@ -18,7 +18,8 @@ import pytest
 pytest.importorskip("fastapi", reason="the service is the serve extra: pip install -e '.[serve]'")
 httpx = pytest.importorskip("httpx", reason="the service tests need httpx (the dev extra)")
 
-from test_argument_outputs import TEXTS as ROLE_TEXTS  # noqa: E402,F401 - roles_checkpoint: a fixture
+from test_argument_outputs import TEXTS as ROLE_TEXTS  # noqa: E402,F401
+from test_argument_outputs import roles_checkpoint  # noqa: E402,F401 - a fixture
 from test_bad_input import BAD_INPUTS  # noqa: E402
 from test_distributed import free_port  # noqa: E402
 
@@ -342,7 +343,7 @@ def test_an_internal_error_is_a_json_500(tagger: Tagger):
     assert response.status_code == 500 and response.json()["error"].startswith("internal error: AttributeError")
 
 
-def test_arguments_come_back_with_their_spans(roles_checkpoint: Path):
+def test_arguments_come_back_with_their_spans(roles_checkpoint: Path):  # noqa: F811 - the fixture
     tagger = Tagger.load(roles_checkpoint, device="cpu", precision="fp32")
     want = expected(tagger, ROLE_TEXTS)
     assert any(record["arguments"] for record in want), "the fixture links something"
