@@ -8,6 +8,7 @@ minute on a shared machine falls on both rows alike; the ratio is taken per pair
 range are reported, with the machine's load average during the run. Texts: every ANERcorp-Events test sentence
 as raw text and the seed news articles; words are whitespace-separated tokens.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,10 @@ def texts() -> dict[str, list[str]]:
 
     root = data_root()
     sentences = [" ".join(sentence.words) for sentence in load_split("anercorp-events:test", root)]
-    return {"sentences": sentences,
-            "articles": [path.read_text(encoding="utf-8") for path in sorted((root / "news").glob("*.txt"))]}
+    return {
+        "sentences": sentences,
+        "articles": [path.read_text(encoding="utf-8") for path in sorted((root / "news").glob("*.txt"))],
+    }
 
 
 @reports_user_errors
@@ -39,8 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.arguments", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     parser.add_argument("--passes", type=int, default=PASSES, help=f"timed pairs of passes (default {PASSES})")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="the Tagger's precision (default: auto, as loaded by default)")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="the Tagger's precision (default: auto, as loaded by default)",
+    )
     args = parser.parse_args(argv)
     if args.passes < 1:
         raise UserError(f"--passes must be at least 1, got {args.passes}")
@@ -75,18 +82,45 @@ def main(argv: list[str] | None = None) -> int:
     for name, result in results.items():
         speed = {row: result["words"] / statistics.median(values) for row, values in result["seconds"].items()}
         ratios = result["ratios"]
-        table.append([name, f"{result['texts']:,}", f"{result['words']:,}", f"{speed['without']:,.0f}",
-                      f"{speed['with arguments']:,.0f}", f"{statistics.median(ratios):.3f}",
-                      f"{min(ratios):.3f}-{max(ratios):.3f}"])
-    text = "\n".join([
-        f"`{command_line('bench.arguments', argv)}`", "",
-        markdown_table(["texts", "n", "words", "words/s without", "words/s with arguments",
-                        "with/without speed (median)", "range over passes"], table, right={1, 2, 3, 4, 5, 6}), "",
-        f"{args.passes} interleaved pairs of passes, precision {with_head.precision}; load average "
-        f"{load_before[0]:.2f} before, {load_after[0]:.2f} after. {machine()}"])
+        table.append(
+            [
+                name,
+                f"{result['texts']:,}",
+                f"{result['words']:,}",
+                f"{speed['without']:,.0f}",
+                f"{speed['with arguments']:,.0f}",
+                f"{statistics.median(ratios):.3f}",
+                f"{min(ratios):.3f}-{max(ratios):.3f}",
+            ]
+        )
+    text = "\n".join(
+        [
+            f"`{command_line('bench.arguments', argv)}`",
+            "",
+            markdown_table(
+                [
+                    "texts",
+                    "n",
+                    "words",
+                    "words/s without",
+                    "words/s with arguments",
+                    "with/without speed (median)",
+                    "range over passes",
+                ],
+                table,
+                right={1, 2, 3, 4, 5, 6},
+            ),
+            "",
+            f"{args.passes} interleaved pairs of passes, precision {with_head.precision}; load average "
+            f"{load_before[0]:.2f} before, {load_after[0]:.2f} after. {machine()}",
+        ]
+    )
     print(text)
-    path = write_result("arguments", text, {"checkpoint": str(checkpoint), "results": results,
-                                            "load_average": [load_before, load_after]})
+    path = write_result(
+        "arguments",
+        text,
+        {"checkpoint": str(checkpoint), "results": results, "load_average": [load_before, load_after]},
+    )
     print(f"written: {path}", file=sys.stderr)
     return 0
 

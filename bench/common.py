@@ -1,4 +1,5 @@
 """What the benchmarks share: child processes (one per measured row), peak RSS, the machine, Markdown tables."""
+
 from __future__ import annotations
 
 import json
@@ -43,7 +44,7 @@ def raise_user_error(child: subprocess.CompletedProcess) -> None:
     user's mistake, to be said in one line, not a failed child's traceback."""
     said = child.stderr.strip().splitlines()
     if child.returncode == USER_ERROR_STATUS and said and said[-1].startswith(ERROR_PREFIX):
-        raise UserError(said[-1][len(ERROR_PREFIX):])
+        raise UserError(said[-1][len(ERROR_PREFIX) :])
 
 
 def run_child(module: str, args: list[str]) -> dict:
@@ -55,7 +56,7 @@ def run_child(module: str, args: list[str]) -> dict:
     if child.returncode != 0 or not lines:
         raise RuntimeError(f"{module} {' '.join(args)} failed (exit {child.returncode}):\n{child.stderr[-4000:]}")
     print(f"  {' '.join(args[:2])}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-    return json.loads(lines[-1][len(RESULT_PREFIX):])
+    return json.loads(lines[-1][len(RESULT_PREFIX) :])
 
 
 def command_line(module: str, argv: list[str] | None) -> str:
@@ -83,15 +84,19 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"transformers {transformers.__version__}, Python {platform.python_version()}, {platform.system()}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"transformers {transformers.__version__}, Python {platform.python_version()}, {platform.system()}"
+    )
 
 
 def markdown_table(headers: list[str], rows: list[list[object]], right: set[int] | None = None) -> str:
     """Columns in `right` (by index) align right: the numbers."""
     right = right or set()
-    lines = ["| " + " | ".join(headers) + " |",
-             "|" + "|".join("---:" if index in right else "---" for index in range(len(headers))) + "|"]
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---:" if index in right else "---" for index in range(len(headers))) + "|",
+    ]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ A folder that plain transformers reads (`AutoModel.from_pretrained(dir)` gives t
                      sha256 of both weight files (a corrupted byte fails the load instead of changing predictions)
 Weights are safetensors only (a pickle file is refused, never unpickled); remote code is never trusted.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,21 +45,30 @@ class CheckpointError(UserError, ValueError):
 @dataclass(frozen=True)
 class CheckpointInfo:
     """tagger.json, read."""
+
     settings: TaggerSettings
     provenance: dict  # encoder, data, git_commit, run, command, metrics, train_seconds, soup: a record, never checked
     sha256: dict[str, str]  # weight file -> its digest when saved; empty for checkpoints saved before digests
 
 
-def save_checkpoint(model: MultiHeadTagger, tokenizer: PreTrainedTokenizerFast, out_dir: Path,
-                    settings: TaggerSettings, provenance: dict) -> None:
+def save_checkpoint(
+    model: MultiHeadTagger,
+    tokenizer: PreTrainedTokenizerFast,
+    out_dir: Path,
+    settings: TaggerSettings,
+    provenance: dict,
+) -> None:
     """Write the model, tokenizer, settings and provenance (encoder, data, metrics ...) to out_dir."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.encoder.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     modules = {**model.heads, **({ARGUMENT_KEY: model.argument_head} if model.argument_head is not None else {})}
-    heads = {f"{name}.{key}": tensor.detach().contiguous().cpu()
-             for name, head in modules.items() for key, tensor in head.state_dict().items()}
+    heads = {
+        f"{name}.{key}": tensor.detach().contiguous().cpu()
+        for name, head in modules.items()
+        for key, tensor in head.state_dict().items()
+    }
     save_file(heads, str(out_dir / HEADS_FILE))
     digests = {name: sha256(out_dir / name) for name in (WEIGHTS_FILE, HEADS_FILE)}
     meta = {"format": FORMAT_VERSION, "settings": settings.to_dict(), "provenance": provenance, "sha256": digests}
@@ -77,10 +87,12 @@ def _from_format_1(flat: dict) -> dict:
     """A format 1 tagger.json in format 2's sections: its settings were the keys named as TaggerSettings' fields,
     the rest (but format and sha256) its provenance."""
     settings = {setting.name for setting in fields(TaggerSettings)}
-    return {"format": FORMAT_VERSION,
-            "settings": {key: value for key, value in flat.items() if key in settings},
-            "provenance": {key: value for key, value in flat.items() if key not in settings | {"format", "sha256"}},
-            "sha256": flat.get("sha256", {})}
+    return {
+        "format": FORMAT_VERSION,
+        "settings": {key: value for key, value in flat.items() if key in settings},
+        "provenance": {key: value for key, value in flat.items() if key not in settings | {"format", "sha256"}},
+        "sha256": flat.get("sha256", {}),
+    }
 
 
 def read_info(path: Path) -> CheckpointInfo:
@@ -106,15 +118,20 @@ def read_info(path: Path) -> CheckpointInfo:
     if version == 1:
         meta = _from_format_1(meta)
     elif isinstance(version, int) and version > FORMAT_VERSION:
-        raise CheckpointError(f"{meta_file} was written by a newer version of this project (format {version}; this "
-                              f"code reads formats up to {FORMAT_VERSION}): upgrade it to load this checkpoint")
+        raise CheckpointError(
+            f"{meta_file} was written by a newer version of this project (format {version}; this "
+            f"code reads formats up to {FORMAT_VERSION}): upgrade it to load this checkpoint"
+        )
     elif version != FORMAT_VERSION:
-        raise CheckpointError(f"{meta_file}: 'format' must be a format number from 1 to {FORMAT_VERSION}, got "
-                              f"{version!r}")
+        raise CheckpointError(
+            f"{meta_file}: 'format' must be a format number from 1 to {FORMAT_VERSION}, got {version!r}"
+        )
     unknown = sorted(set(meta) - set(SECTIONS))
     if unknown:
-        raise CheckpointError(f"{meta_file}: unknown key {unknown[0]!r}; format {FORMAT_VERSION} has only {SECTIONS} "
-                              "(a setting belongs in 'settings')")
+        raise CheckpointError(
+            f"{meta_file}: unknown key {unknown[0]!r}; format {FORMAT_VERSION} has only {SECTIONS} "
+            "(a setting belongs in 'settings')"
+        )
     for section in ("provenance", "sha256"):
         if not isinstance(meta.get(section, {}), dict):
             raise CheckpointError(f"{meta_file}: {section!r} must be a mapping, got {meta[section]!r}")
@@ -139,8 +156,9 @@ def load_tokenizer(path: Path) -> PreTrainedTokenizerFast:
     return tokenizer
 
 
-def load_checkpoint(path: Path, device: str | torch.device = "cpu"
-                    ) -> tuple[MultiHeadTagger, PreTrainedTokenizerFast, CheckpointInfo]:
+def load_checkpoint(
+    path: Path, device: str | torch.device = "cpu"
+) -> tuple[MultiHeadTagger, PreTrainedTokenizerFast, CheckpointInfo]:
     """Model (in eval mode), tokenizer and info of a checkpoint folder, each file checked."""
     path = Path(path)
     info = read_info(path)
@@ -148,8 +166,10 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu"
     if not (path / WEIGHTS_FILE).is_file():
         pickled = sorted(file.name for file in path.iterdir() if file.suffix in PICKLE_SUFFIXES)
         if pickled:
-            raise CheckpointError(f"{path}: {WEIGHTS_FILE} is missing; only safetensors weights are loaded, never "
-                                  f"pickle files such as {pickled} (unpickling can run code)")
+            raise CheckpointError(
+                f"{path}: {WEIGHTS_FILE} is missing; only safetensors weights are loaded, never "
+                f"pickle files such as {pickled} (unpickling can run code)"
+            )
     for needed in ("config.json", WEIGHTS_FILE, HEADS_FILE):
         if not (path / needed).is_file():
             raise CheckpointError(f"{path}: {needed} is missing")
@@ -161,15 +181,18 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu"
         raise CheckpointError(f"{path}/config.json does not load: {err}") from err
     positions = getattr(config, "max_position_embeddings", None)
     if positions is not None and settings.max_length > positions:
-        raise CheckpointError(f"{path}: {TAGGER_FILE} sets max_length {settings.max_length}, but the encoder has only "
-                              f"{positions} positions (config.json max_position_embeddings)")
+        raise CheckpointError(
+            f"{path}: {TAGGER_FILE} sets max_length {settings.max_length}, but the encoder has only "
+            f"{positions} positions (config.json max_position_embeddings)"
+        )
     try:
         weights = load_file(str(path / WEIGHTS_FILE))
         heads = load_file(str(path / HEADS_FILE))
     except (OSError, SafetensorError, RuntimeError, ValueError) as err:
         raise CheckpointError(f"{path}: weights do not load (truncated or corrupted?): {err}") from err
-    model = MultiHeadTagger(encoder, settings.layers, loss_weights=settings.loss_weights,
-                            roles=settings.roles)  # drops any pooler
+    model = MultiHeadTagger(
+        encoder, settings.layers, loss_weights=settings.loss_weights, roles=settings.roles
+    )  # drops any pooler
     # strict load: every encoder weight must come from the file, never from random initialisation
     # assign: the loaded tensors become the parameters instead of being copied into the randomly initialised
     # ones, so peak memory holds the weights once, not twice (cast first: assign would keep the file's dtype)
@@ -181,31 +204,37 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu"
         raise CheckpointError(f"{path}/{WEIGHTS_FILE} does not fit config.json: {err}") from err
     unexpected = [key for key in unexpected if not key.startswith("pooler.")]
     if missing or unexpected:
-        raise CheckpointError(f"{path}/{WEIGHTS_FILE} does not fit config.json: missing {missing[:5]}, "
-                              f"unexpected {unexpected[:5]}")
+        raise CheckpointError(
+            f"{path}/{WEIGHTS_FILE} does not fit config.json: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
     for name, labels in settings.layers.items():
         weight = heads.get(f"{name}.weight")
         if weight is None:
             raise CheckpointError(f"{path / HEADS_FILE}: no head for layer {name!r}")
         if weight.shape[0] != len(labels):
             raise CheckpointError(
-                f"{path}: layer {name!r} lists {len(labels)} labels in {TAGGER_FILE} but its head has {weight.shape[0]} outputs")
+                f"{path}: layer {name!r} lists {len(labels)} labels in {TAGGER_FILE} but its head has "
+                f"{weight.shape[0]} outputs"
+            )
         try:
             model.heads[name].load_state_dict({"weight": weight, "bias": heads[f"{name}.bias"]})
         except (KeyError, RuntimeError) as err:  # no bias, or a head made for another hidden size
             raise CheckpointError(f"{path / HEADS_FILE}: the head of layer {name!r} does not fit: {err}") from err
     if model.argument_head is not None:
         prefix = f"{ARGUMENT_KEY}."
-        weights = {key[len(prefix):]: value for key, value in heads.items() if key.startswith(prefix)}
+        weights = {key[len(prefix) :]: value for key, value in heads.items() if key.startswith(prefix)}
         try:
             model.argument_head.load_state_dict(weights)
         except RuntimeError as err:  # missing, unexpected or misshapen weights
-            raise CheckpointError(f"{path / HEADS_FILE}: the argument head does not fit {TAGGER_FILE}'s layers and "
-                                  f"roles: {err}") from err
+            raise CheckpointError(
+                f"{path / HEADS_FILE}: the argument head does not fit {TAGGER_FILE}'s layers and roles: {err}"
+            ) from err
     # last: a file that parses and fits may still have changed since it was saved (checkpoints before the
     # digests were recorded have none to check)
     for name in (WEIGHTS_FILE, HEADS_FILE):
         if name in info.sha256 and sha256(path / name) != info.sha256[name]:
-            raise CheckpointError(f"{path}/{name} is corrupted: its sha256 differs from the one recorded in "
-                                  f"{TAGGER_FILE} when it was saved")
+            raise CheckpointError(
+                f"{path}/{name} is corrupted: its sha256 differs from the one recorded in "
+                f"{TAGGER_FILE} when it was saved"
+            )
     return model.to(device).eval(), tokenizer, info

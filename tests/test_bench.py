@@ -1,4 +1,5 @@
 """The benchmark's own measuring: entity F1 of raw-text spans, scored the same way for the pipeline and us."""
+
 from __future__ import annotations
 
 import pytest

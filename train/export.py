@@ -12,6 +12,7 @@ with roles it also gives the encoder's last hidden state (named HIDDEN_KEY), fro
 event arguments with the argument head outside the graph (models/onnx_runtime.py). The standalone folder
 is a plain token classifier of one layer: it has no arguments.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,11 +55,15 @@ def export_layer(checkpoint: Path, layer: str, out_dir: Path) -> Path:
     standalone = AutoModelForTokenClassification.from_config(config)
     missing, unexpected = standalone.base_model.load_state_dict(model.encoder.state_dict(), strict=False)
     if missing or unexpected:
-        raise CheckpointError(f"encoder weights do not fit {type(standalone).__name__}: missing {missing}, unexpected {unexpected}")
+        raise CheckpointError(
+            f"encoder weights do not fit {type(standalone).__name__}: missing {missing}, unexpected {unexpected}"
+        )
     classifier = getattr(standalone, "classifier", None)
     if classifier is None or classifier.weight.shape != model.heads[layer].weight.shape:
-        raise CheckpointError(f"{type(standalone).__name__} has no linear `classifier` of shape "
-                              f"{tuple(model.heads[layer].weight.shape)} to take the {layer} head")
+        raise CheckpointError(
+            f"{type(standalone).__name__} has no linear `classifier` of shape "
+            f"{tuple(model.heads[layer].weight.shape)} to take the {layer} head"
+        )
     classifier.load_state_dict(model.heads[layer].state_dict())
     out_dir.mkdir(parents=True, exist_ok=True)
     standalone.save_pretrained(out_dir)
@@ -90,10 +95,18 @@ def export_onnx(checkpoint: Path, out_file: Path | None = None, opset: int = ONN
         # both inputs share their axes, so the exporter keeps one name per axis and says so: not a problem
         warnings.filterwarnings("ignore", message=".*axis name.*will not be used")
         warnings.filterwarnings("ignore", category=FutureWarning, message=".*LeafSpec")  # inside torch.export
-        torch.onnx.export(wrapper, (sample["input_ids"], sample["attention_mask"]), str(out_file), dynamo=True,
-                          input_names=list(INPUT_NAMES), output_names=wrapper.output_names, opset_version=opset,
-                          dynamic_shapes=({0: batch, 1: length}, {0: batch, 1: length}),
-                          external_data=False, verbose=False)
+        torch.onnx.export(
+            wrapper,
+            (sample["input_ids"], sample["attention_mask"]),
+            str(out_file),
+            dynamo=True,
+            input_names=list(INPUT_NAMES),
+            output_names=wrapper.output_names,
+            opset_version=opset,
+            dynamic_shapes=({0: batch, 1: length}, {0: batch, 1: length}),
+            external_data=False,
+            verbose=False,
+        )
     return out_file
 
 
@@ -102,16 +115,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m train.export",
         description="Write one tagging layer of a checkpoint as a standalone transformers token-classification "
-                    "model (config with id2label, model.safetensors, tokenizer) loadable with no code of ours, or the "
-                    "whole model (encoder + every head) as an ONNX graph for onnxruntime. Event arguments need the "
-                    "Tagger: the ONNX graph serves them to Tagger.load_onnx, the standalone model has none.")
+        "model (config with id2label, model.safetensors, tokenizer) loadable with no code of ours, or the "
+        "whole model (encoder + every head) as an ONNX graph for onnxruntime. Event arguments need the "
+        "Tagger: the ONNX graph serves them to Tagger.load_onnx, the standalone model has none.",
+    )
     parser.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint folder (runs/<name>/model)")
     parser.add_argument("--layer", default="entities", help="which layer to export (default: entities)")
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--to", type=Path, help="output folder of the standalone token-classification model")
-    target.add_argument("--onnx", type=Path, metavar="FILE",
-                        help=f"write the encoder and every head as one ONNX graph (opset {ONNX_OPSET}) to FILE "
-                             f"instead; put it at CHECKPOINT/{ONNX_FILE} for Tagger.load_onnx to find it")
+    target.add_argument(
+        "--onnx",
+        type=Path,
+        metavar="FILE",
+        help=f"write the encoder and every head as one ONNX graph (opset {ONNX_OPSET}) to FILE "
+        f"instead; put it at CHECKPOINT/{ONNX_FILE} for Tagger.load_onnx to find it",
+    )
     args = parser.parse_args(argv)
     from models.checkpoint import read_info
 
@@ -125,11 +143,15 @@ def main(argv: list[str] | None = None) -> int:
         hidden = " (and the hidden state the Tagger scores event arguments from)" if roles else ""
         print(f"exported all layers{hidden} to {out}")
     else:
-        print(f"exported layer {args.layer} to {out}; load it with transformers.pipeline(\"token-classification\", "
-              f"model=\"{out}\", aggregation_strategy=\"{pipeline_aggregation(args.checkpoint)}\")")
+        print(
+            f'exported layer {args.layer} to {out}; load it with transformers.pipeline("token-classification", '
+            f'model="{out}", aggregation_strategy="{pipeline_aggregation(args.checkpoint)}")'
+        )
         if roles:
-            print(f"it tags {args.layer} only: the checkpoint's event arguments ({', '.join(roles)}) are not in it; "
-                  f"they need the Tagger (Tagger.load, or Tagger.load_onnx with the --onnx graph)")
+            print(
+                f"it tags {args.layer} only: the checkpoint's event arguments ({', '.join(roles)}) are not in it; "
+                f"they need the Tagger (Tagger.load, or Tagger.load_onnx with the --onnx graph)"
+            )
     return 0
 
 
