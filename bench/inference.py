@@ -245,7 +245,7 @@ def onnx_parity(checkpoint: Path, onnx_file: Path, limit: int | None, batch_size
     worst = {layer: 0.0 for layer in on_torch.layers}
     with torch.inference_mode():
         for begin in range(0, len(windows), batch_size):
-            inputs = on_torch._collate(windows[begin : begin + batch_size])
+            inputs = on_torch.collate(windows[begin : begin + batch_size])
             expected, got = on_torch.model(**inputs), on_onnx.model(**inputs)
             real = inputs["attention_mask"].bool()
             for layer in worst:

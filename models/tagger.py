@@ -256,7 +256,7 @@ class Tagger:
             rows = [row for row, (_, window) in enumerate(batch) for _ in window.words]
             positions = [position for _, window in batch for position in window.positions]
             targets = [offsets[index] + word for index, window in batch for word in window.words]
-            outputs = self.model(**self._collate([window for _, window in batch]))
+            outputs = self.model(**self.collate([window for _, window in batch]))
             word_starts = (
                 self._word_starts([window for _, window in batch]) if self.settings.word_pooling == "mean" else None
             )
@@ -384,7 +384,8 @@ class Tagger:
             starts[row, : len(window.word_starts)] = window.word_starts
         return torch.from_numpy(starts).to(self.device)
 
-    def _collate(self, windows: list[Window]) -> dict[str, torch.Tensor]:
+    def collate(self, windows: list[Window]) -> dict[str, torch.Tensor]:
+        """A batch of windows as the model's inputs, padded to the longest, on the tagger's device."""
         lengths = np.array([len(window.input_ids) for window in windows])
         input_ids = np.full((len(windows), lengths.max()), self.pad_id, dtype=np.int64)
         for row, window in enumerate(windows):
