@@ -158,12 +158,12 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> dict:
 
 def tagger_settings(config: dict) -> TaggerSettings:
     """The settings a run of `config` trains with and records in its checkpoint: each layer's types become its
-    IOB2 labels (a value that is not a list of types is left for TaggerSettings to refuse)."""
-    layers = config["layers"]
-    if isinstance(layers, dict):
-        layers = {layer: bio_labels(types) if isinstance(types, list) else types for layer, types in layers.items()}
+    IOB2 labels (load_config has made `layers` a mapping; a value that is not a list of types is left for
+    TaggerSettings to refuse)."""
     return TaggerSettings(
-        layers=layers,
+        layers={
+            layer: bio_labels(types) if isinstance(types, list) else types for layer, types in config["layers"].items()
+        },
         roles=config["roles"],
         normalisation=config["normalisation"],
         max_length=config["max_length"],
