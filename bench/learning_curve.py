@@ -3,9 +3,10 @@ AQMAR-Events added, at the optimizer steps of the full run (and the mix once mor
 
     python -m bench.learning_curve [--seeds 42 7] [--rows full half ...]
 
-Each row is a real training run (about 15 min on 2 CPU cores): a benchmark, never a test. Runs land in
+Each row is a real training run (about 20 min on 2 CPU cores): a benchmark, never a test. Runs land in
 runs/bench/learning-curve/<row>-s<seed>/; a finished one is reused, so an interrupted benchmark picks up where
-it stopped. Every checkpoint is scored by `python -m eval` on ANERcorp-Events test (entities, events) and on
+it stopped, and the table covers every finished run of the chosen rows, whichever invocation trained it.
+Every checkpoint is scored by `python -m eval` on ANERcorp-Events test (entities, events) and on
 AQMAR-Events test (events, out of domain). The table and the plot of F1 against training tokens go beside
 the runs: runs/bench/learning-curve/learning-curve.{md,json,png}.
 """
@@ -171,30 +172,41 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     chosen = [row for row in ROWS if row.name in set(args.rows) | {FULL}]
 
-    results = []
+    trained: dict[tuple[str, int], tuple[Path, float | None]] = {}
     for seed in args.seeds:
         full = train(next(row for row in ROWS if row.name == FULL), seed, None, args.config, args.overrides, args.out)
+        trained[FULL, seed] = full
         steps = trained_steps(full[0])
         for row in chosen:
-            run, minutes = (
-                full
-                if row.name == FULL
-                else train(row, seed, steps if row.equal_steps else None, args.config, args.overrides, args.out)
-            )
-            tokens, triggers = train_tokens(row.train)
-            results.append(
-                {
-                    "row": row.name,
-                    "title": row.title,
-                    "seed": seed,
-                    "equal_steps": row.equal_steps,
-                    "tokens": tokens,
-                    "triggers": triggers,
-                    "steps": trained_steps(run),
-                    "minutes": minutes,
-                    **scores(run),
-                }
-            )
+            if row.name != FULL:
+                trained[row.name, seed] = train(
+                    row, seed, steps if row.equal_steps else None, args.config, args.overrides, args.out
+                )
+    # Finished runs of other seeds count too, so seeds can be trained in separate invocations.
+    for row in chosen:
+        for run in sorted(args.out.glob(f"{row.name}-s*")):
+            seed = run.name.removeprefix(f"{row.name}-s")
+            if seed.isdigit() and (run / "model" / "tagger.json").is_file():
+                trained.setdefault((row.name, int(seed)), (run, None))
+
+    results = []
+    for row in chosen:
+        tokens, triggers = train_tokens(row.train)
+        for (name, seed), (run, minutes) in sorted(trained.items(), key=lambda item: item[0][1]):
+            if name == row.name:
+                results.append(
+                    {
+                        "row": row.name,
+                        "title": row.title,
+                        "seed": seed,
+                        "equal_steps": row.equal_steps,
+                        "tokens": tokens,
+                        "triggers": triggers,
+                        "steps": trained_steps(run),
+                        "minutes": minutes,
+                        **scores(run),
+                    }
+                )
 
     table_rows = []
     for row in chosen:
