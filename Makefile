@@ -23,7 +23,7 @@ help:
 	@echo "make train  fine-tune CONFIG (default $(CONFIG), AraBERT, for a GPU) through accelerate"
 	@echo "make eval   score CHECKPOINT (default $(CHECKPOINT)) on ANERcorp test"
 	@echo "make tag    tag the seed news articles with CHECKPOINT"
-	@echo "make bench  speed against the Hugging Face baselines: inference, argument head, long documents, training (about 25 min on 2 cores)"
+	@echo "make bench  speed against the Hugging Face baselines: inference, argument head, long documents, training (about 30 min on 2 cores)"
 	@echo "make bench-f1  3 epochs of ours and of the plain run_ner.py way: speed and F1 (about 40 min)"
 
 setup: $(VENV)/.installed

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
-from bench.common import DEFAULT_CHECKPOINT, check_checkpoint, command_line, machine, markdown_table, write_result
+from bench.common import (DEFAULT_CHECKPOINT, check_checkpoint, command_line, interleaved_passes, load_average, machine,
+                          markdown_table, speed_ratios, timed, write_result)
 
 PASSES = 5  # timed pairs of passes per text set, after one untimed warm-up pass of each row
 
@@ -47,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     without = copy.copy(with_head)  # the same model and encoder, no pairs scored
     without.argument_head = None
     rows = {"with arguments": with_head, "without": without}
-    load_before = os.getloadavg()
+    load_before = load_average()
     results = {}
     for name, batch in texts().items():
         words = sum(len(text.split()) for text in batch)
@@ -55,16 +54,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         for tagger in rows.values():
             tagger.tag(batch)  # warm-up
-        seconds: dict[str, list[float]] = {row: [] for row in rows}
-        for index in range(args.passes):
-            order = list(rows) if index % 2 == 0 else list(rows)[::-1]
-            for row in order:
-                started = time.perf_counter()
-                rows[row].tag(batch)
-                seconds[row].append(time.perf_counter() - started)
-        ratios = [without_s / with_s for with_s, without_s in zip(seconds["with arguments"], seconds["without"])]
-        results[name] = {"texts": len(batch), "words": words, "seconds": seconds, "ratios": ratios}
-    load_after = os.getloadavg()
+        seconds = interleaved_passes({row: lambda tagger=tagger: timed(lambda: tagger.tag(batch))
+                                      for row, tagger in rows.items()}, args.passes)
+        results[name] = {"texts": len(batch), "words": words, "seconds": seconds,
+                         "ratios": speed_ratios(seconds, "with arguments", "without")}
+    load_after = load_average()
     table = []
     for name, result in results.items():
         speed = {row: result["words"] / statistics.median(values) for row, values in result["seconds"].items()}
@@ -77,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         markdown_table(["texts", "n", "words", "words/s without", "words/s with arguments",
                         "with/without speed (median)", "range over passes"], table, right={1, 2, 3, 4, 5, 6}), "",
         f"{args.passes} interleaved pairs of passes, precision {with_head.precision}; load average "
-        f"{load_before[0]:.2f} before, {load_after[0]:.2f} after. {machine()}"])
+        f"{load_before:.2f} before, {load_after:.2f} after. {machine()}"])
     print(text)
     path = write_result("arguments", text, {"checkpoint": str(checkpoint), "results": results,
                                             "load_average": [load_before, load_after]})
