@@ -26,7 +26,7 @@ help:
 	@echo "make eval   score CHECKPOINT (default $(CHECKPOINT)) on ANERcorp test"
 	@echo "make tag    tag the seed news articles with CHECKPOINT"
 	@echo "make serve  the HTTP service on CHECKPOINT, http://127.0.0.1:8000 (POST /tag, GET /health, GET /info)"
-	@echo "make bench  speed against the Hugging Face baselines: inference, argument head, long documents, training, serving, corpus (about 50 min on 2 cores)"
+	@echo "make bench  speed against the Hugging Face baselines: inference, argument head, long documents, training, serving, corpus (about 55 min on 2 cores)"
 	@echo "make bench-f1  3 epochs of ours and of the plain run_ner.py way: speed and F1 (about 40 min)"
 	@echo "make learning-curve  F1 against annotated text: 5 training runs per seed, 2 seeds (about 3 h on 2 cores)"
 	@echo "make gpu-check on a GPU: an AraBERT-shaped model's speed and memory, the offline default's F1 (under 8 min)"

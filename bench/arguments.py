@@ -13,13 +13,22 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
-from bench.common import DEFAULT_CHECKPOINT, check_checkpoint, command_line, machine, markdown_table, write_result
+from bench.common import (
+    DEFAULT_CHECKPOINT,
+    check_checkpoint,
+    command_line,
+    interleaved_passes,
+    load_average,
+    machine,
+    markdown_table,
+    speed_ratios,
+    timed,
+    write_result,
+)
 from models.errors import UserError, reports_user_errors
 from models.names import PRECISIONS
 
@@ -60,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     without = copy.copy(with_head)  # the same model and encoder, no pairs scored
     without.argument_head = None
     rows = {"with arguments": with_head, "without": without}
-    load_before = os.getloadavg()
+    load_before = load_average()
     results = {}
     for name, batch in texts().items():
         words = sum(len(text.split()) for text in batch)
@@ -68,16 +77,17 @@ def main(argv: list[str] | None = None) -> int:
             continue
         for tagger in rows.values():
             tagger.tag(batch)  # warm-up
-        seconds: dict[str, list[float]] = {row: [] for row in rows}
-        for index in range(args.passes):
-            order = list(rows) if index % 2 == 0 else list(rows)[::-1]
-            for row in order:
-                started = time.perf_counter()
-                rows[row].tag(batch)
-                seconds[row].append(time.perf_counter() - started)
-        ratios = [without_s / with_s for with_s, without_s in zip(seconds["with arguments"], seconds["without"])]
-        results[name] = {"texts": len(batch), "words": words, "seconds": seconds, "ratios": ratios}
-    load_after = os.getloadavg()
+        seconds = interleaved_passes(
+            {row: lambda tagger=tagger, batch=batch: timed(lambda: tagger.tag(batch)) for row, tagger in rows.items()},
+            args.passes,
+        )
+        results[name] = {
+            "texts": len(batch),
+            "words": words,
+            "seconds": seconds,
+            "ratios": speed_ratios(seconds, "with arguments", "without"),
+        }
+    load_after = load_average()
     table = []
     for name, result in results.items():
         speed = {row: result["words"] / statistics.median(values) for row, values in result["seconds"].items()}
@@ -112,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "",
             f"{args.passes} interleaved pairs of passes, precision {with_head.precision}; load average "
-            f"{load_before[0]:.2f} before, {load_after[0]:.2f} after. {machine()}",
+            f"{load_before:.2f} before, {load_after:.2f} after. {machine()}",
         ]
     )
     print(text)

@@ -1,4 +1,5 @@
-"""What the benchmarks share: child processes (one per measured row), peak RSS, the machine, Markdown tables."""
+"""What the benchmarks share: child processes (one per measured row), passes interleaved across rows, peak RSS,
+the machine and its load, Markdown tables."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import resource
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from models.errors import ERROR_PREFIX, USER_ERROR_STATUS, UserError
@@ -57,6 +60,89 @@ def run_child(module: str, args: list[str]) -> dict:
         raise RuntimeError(f"{module} {' '.join(args)} failed (exit {child.returncode}):\n{child.stderr[-4000:]}")
     print(f"  {' '.join(args[:2])}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     return json.loads(lines[-1][len(RESULT_PREFIX) :])
+
+
+class ServingChild:
+    """`python -m module args` kept running to answer requests, so that one row's model stays loaded (and its peak
+    RSS its own) while the passes of all rows are interleaved. The child emit()s once when ready, then once per
+    request line it reads (serve()); the first answer is `ready`."""
+
+    def __init__(self, module: str, args: list[str]):
+        self.name = f"{module} {' '.join(args[:2])}"
+        self.stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # a pipe nobody reads could fill and block
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+            encoding="utf-8",
+        )
+        self.ready = self._answer()
+
+    def ask(self, request: str) -> dict:
+        try:
+            self.process.stdin.write(request + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            pass  # the child has ended: _answer says how
+        return self._answer()
+
+    def _answer(self) -> dict:
+        for line in self.process.stdout:
+            if line.startswith(RESULT_PREFIX):
+                return json.loads(line[len(RESULT_PREFIX) :])
+        self.process.wait()
+        self.stderr.seek(0)
+        raise RuntimeError(
+            f"{self.name} ended (exit {self.process.returncode}) without answering:\n{self.stderr.read()[-4000:]}"
+        )
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()  # serve() ends at the end of its input
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.stderr.close()
+
+
+def serve(ready: dict, answers: dict[str, Callable[[], dict]]) -> None:
+    """A ServingChild's side: emit `ready`, then answer each request line with answers[request]()."""
+    emit(ready)
+    for line in sys.stdin:
+        emit(answers[line.strip()]())
+
+
+def timed(function: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def interleaved_passes(timers: dict[str, Callable[[], float]], passes: int) -> dict[str, list[float]]:
+    """The seconds of `passes` passes of each row, taken in rounds: every row once per round (timers[row]() runs
+    one pass and returns its seconds), in reverse order every other round. A loaded minute on a shared machine then
+    falls on all rows alike, and no row always runs first or right after another."""
+    seconds: dict[str, list[float]] = {row: [] for row in timers}
+    for index in range(passes):
+        for row in list(timers) if index % 2 == 0 else list(timers)[::-1]:
+            seconds[row].append(timers[row]())
+    return seconds
+
+
+def speed_ratios(seconds: dict[str, list[float]], row: str, baseline: str) -> list[float]:
+    """Per round, the row's speed over the baseline's: how many times faster the row ran than the baseline's pass
+    of the same round."""
+    return [base / own for own, base in zip(seconds[row], seconds[baseline], strict=True)]
+
+
+def load_average() -> float:
+    """The machine's load over the last minute (runnable processes; above the core count, rows wait for a core)."""
+    return os.getloadavg()[0]
 
 
 def command_line(module: str, argv: list[str] | None) -> str:

@@ -1,24 +1,35 @@
 """Inference speed: the Tagger against transformers.pipeline("token-classification", aggregation_strategy="first",
 or "average" for a word_pooling mean checkpoint) on the same checkpoint (its entities layer exported
-standalone) and the same texts, side by side in one run.
+standalone) and the same texts, side by side in one run; and how far the standalone export's spans are the
+Tagger's.
 
     python -m bench.inference --checkpoint runs/e5-small-joint/model
-    python -m bench.inference --limit 100 --rows pipeline,tagger-argmax     # a quick look
+    python -m bench.inference --limit 100 --passes 1 --rows pipeline,tagger-argmax     # a quick look
 
 Texts: every ANERcorp test sentence as raw text (its words joined by spaces, one text each) and the seed
 news articles. Words are whitespace-separated tokens, counted the same way for every row. The pipeline is
 given stride=32 so that it tags the whole of an article longer than its 512 pieces instead of silently
-truncating it. Every row runs in a child process of its own (peak RSS = that child's VmHWM, model
-included); timings are the best of REPEATS passes, after one warm-up batch and one untimed pass. The exports
-run in child processes too (python -m train.export).
+truncating it. The exports run in child processes (python -m train.export).
+
+Timing: every row runs in a child process of its own (peak RSS = that child's VmHWM, model included) that stays
+up for the whole run, so all rows are loaded at once (about 1.3 GB each for e5-small). After one warm-up batch
+and one untimed pass (whose spans are compared), the rows' timed passes are interleaved: each row once per round,
+in reverse order every other round (bench/common.py), so that a loaded minute on a shared machine falls on all
+rows alike. Words/s is the median of a row's passes; its speed against the baseline is taken per round and
+reported as the median and range of those ratios, with the machine's load average before and after.
 
 Span parity: on every ANERcorp sentence the entity spans (start, end, type) of each Tagger row are compared
-with the pipeline's, and each sentence that differs is put down to a cause (see CAUSES).
+with the baseline pipeline's, and those of each pipeline row with the exact Tagger's; each sentence that
+differs is put down to a cause (see CAUSES). The export is run twice: as train.export writes it (its tokenizer
+cuts the Tagger's words) and with the encoder's own tokenizer.json in its place, as exports were before
+(pipeline-encoder-tokenizer).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,23 +40,32 @@ from pathlib import Path
 from bench.common import (
     DEFAULT_CHECKPOINT,
     ROOT,
+    ServingChild,
     check_checkpoint,
     command_line,
     emit,
+    interleaved_passes,
+    load_average,
     machine,
     markdown_table,
     raise_user_error,
     run_child,
+    serve,
+    speed_ratios,
+    timed,
     write_result,
 )
 from models.errors import reports_user_errors
 
 PIPELINE_STRIDE = 32
-REPEATS = 3  # timed passes over the same texts per row; the best is reported
+PASSES = 5  # timed passes over the same texts per row, interleaved across rows
+PARTS = ("sentences", "articles")
 # row -> what it runs; the first is the baseline of every ratio
 ROWS = {
-    "pipeline": "transformers pipeline, default batch (1 text at a time)",
-    "pipeline-batch32": "transformers pipeline, batch_size=32",
+    "pipeline": "transformers pipeline on the standalone export, default batch (1 text at a time)",
+    "pipeline-batch32": "transformers pipeline on the standalone export, batch_size=32",
+    "pipeline-encoder-tokenizer": "transformers pipeline on the standalone export with the encoder's own "
+    "tokenizer.json, as exported before its tokenizer cut the Tagger's words",
     "tagger": "Tagger as loaded by default: viterbi, precision auto",
     "tagger-fp32": "Tagger, viterbi, fp32 (exact on every machine)",
     "tagger-argmax": "Tagger, argmax, fp32 (like for like with the pipeline)",
@@ -54,23 +74,31 @@ ROWS = {
     "tagger-onnx": "Tagger, viterbi, on onnxruntime",
 }
 BASELINE = "pipeline"
-# why a sentence's spans differ from the pipeline's, checked in this order (the first that applies is counted)
+ENCODER_TOKENIZER = "pipeline-encoder-tokenizer"
+# why a sentence's spans differ between a pipeline and the Tagger, checked in this order (the first that applies is
+# counted)
 CAUSES = {
-    "words": "the pipeline cuts this part of the text into other words than the Tagger: its heuristic (a new word "
-    "only after a space) keeps punctuation on a word (`كابول؛`), and takes the lone `▁` piece that this "
-    "sentencepiece tokenizer puts before some words for a word of its own (may tag it: an empty span, or "
-    "a span ending in a space) and labels the real word by its second piece. The Tagger splits punctuation "
-    "off and labels each word by its first piece, as in training",
+    "spaces": "the pipeline's span is the Tagger's with the space before the word: the encoder's own tokenizer reads "
+    "that space into the word's first piece (`▁word`), and the piece's offsets include it",
+    "words": "the pipeline cuts this part of the text into other words than the Tagger. For a tokenizer without a "
+    "continuing-subword prefix (sentencepiece) transformers starts a word only at a space, whatever the "
+    "tokenizer's pre-tokenizer: punctuation written against a word stays on it (`كابول؛`), and the lone `▁` "
+    "piece that this vocabulary puts before some words is a word of its own, labelled alone (a span of "
+    "the space before the word, or of its first letter where the tokenizer's offsets leave the space out), "
+    "and the real word then starts at its second piece. For a WordPiece tokenizer it takes the tokenizer's "
+    "words, which the encoder's own tokenizer cuts by its own rules. The Tagger splits punctuation off and "
+    "labels each word from all its pieces (or its first), as in training",
     "sentences": "the Tagger splits the text into several sentences (a `.` `?` `!` inside it), so each part is "
     "encoded without the other's context",
     "window": "a sentence is longer than the Tagger's window (max_length pieces), so it is encoded in "
     "overlapping windows; the pipeline sees up to 512 pieces at once",
-    "normalisation": "the Tagger normalises a word of the sentence (tashkeel, tatweel, presentation forms), "
-    "so the encoder sees other pieces",
+    "normalisation": "the Tagger normalises a word of the sentence (tashkeel, tatweel, presentation forms) and this "
+    "pipeline's tokenizer does not, so the encoder sees other pieces",
     "decoding": "viterbi decoding (the Tagger with argmax agrees with the pipeline on this span)",
     "numerics": "the same Tagger computed another way (int8, bf16, onnxruntime): the logits differ a little and "
     "tip close calls",
-    "other": "none of the above: numerical (other padding in a batch, other kernels) or unexplained",
+    "other": "none of the above: the pipeline averages the pieces' probabilities where the Tagger averages their "
+    "logits (word_pooling mean), numerical (other padding in a batch, other kernels), or unexplained",
 }
 # rows that change how the same model is computed, also compared with the plain torch Tagger of their decoding
 EXACT = "tagger-fp32"
@@ -110,85 +138,90 @@ def load_tagger(row: str, checkpoint: Path, onnx_file: Path):
     return Tagger.load(checkpoint, device="cpu", decoding=decoding, precision=precision)
 
 
-def pipeline_spans(text: str, entities: list[dict]) -> list[tuple[int, int, str]]:
-    """(start, end, type) of the pipeline's entities. Its offsets of a sentencepiece `▁word` piece include the
-    space before the word; that space is the only thing dropped here."""
-    spans = []
-    for entity in entities:
-        start, end = entity["start"], entity["end"]
-        while start < end and text[start].isspace():
-            start += 1
-        spans.append((start, end, entity["entity_group"]))
-    return spans
+def pipeline_words(pipe, text: str, aggregation: str) -> list[tuple[int, int]]:
+    """The words transformers' pipeline groups the pieces of `text` into, as (start, end): its own
+    gather_pre_entities and aggregate_words, given scores that play no part in the grouping."""
+    import numpy as np
+    from transformers.pipelines.token_classification import AggregationStrategy
+
+    encoded = pipe.tokenizer(text, return_offsets_mapping=True, return_special_tokens_mask=True)
+    ids = np.array(encoded["input_ids"])
+    strategy = AggregationStrategy(aggregation)
+    pieces = pipe.gather_pre_entities(
+        text,
+        ids,
+        np.zeros((len(ids), pipe.model.config.num_labels)),
+        encoded["offset_mapping"],
+        np.array(encoded["special_tokens_mask"]),
+        strategy,
+    )
+    return [(word["start"], word["end"]) for word in pipe.aggregate_words(pieces, strategy)]
 
 
-def measure_row(row: str, checkpoint: Path, standalone: Path, onnx_file: Path, limit: int | None) -> dict:
+def serve_row(row: str, checkpoint: Path, standalone: Path, onnx_file: Path, limit: int | None) -> None:
+    """One row's child: load it, warm up, tag every text once untimed (the spans the parent compares), then run a
+    timed pass of `sentences` or `articles` per request; `finish` answers the peak RSS."""
     import torch
 
     from bench.common import peak_rss_mb
 
     gold = anercorp_sentences(limit)
-    sentences = [" ".join(sentence.words) for sentence in gold]
-    articles = article_texts()
+    texts = {"sentences": [" ".join(sentence.words) for sentence in gold], "articles": article_texts()}
+    tagger = None
     if row.startswith("pipeline"):
         from transformers import pipeline
 
         from train.export import pipeline_aggregation
 
-        warnings.simplefilter("ignore")  # "Tokenizer does not support real words": once per piece, by design
-        pipe = pipeline(
-            "token-classification",
-            model=str(standalone),
-            device="cpu",
-            aggregation_strategy=pipeline_aggregation(checkpoint),
-        )
-        batch_size = 32 if row == "pipeline-batch32" else None
+        warnings.simplefilter("ignore")  # "Tokenizer does not support real words": once per piece for sentencepiece
+        aggregation = pipeline_aggregation(checkpoint)
+        pipe = pipeline("token-classification", model=str(standalone), device="cpu", aggregation_strategy=aggregation)
+        batch = {"batch_size": 32} if row == "pipeline-batch32" else {}
 
-        def tag(texts: list[str]) -> list[list[tuple[int, int, str]]]:
-            outputs = (
-                pipe(texts, batch_size=batch_size, stride=PIPELINE_STRIDE)
-                if batch_size
-                else pipe(texts, stride=PIPELINE_STRIDE)
-            )
-            return [pipeline_spans(text, entities) for text, entities in zip(texts, outputs)]
-
-        tagger = None
+        def tag(batch_texts: list[str]) -> list[list[tuple[int, int, str]]]:
+            outputs = pipe(batch_texts, stride=PIPELINE_STRIDE, **batch) if batch_texts else []
+            return [
+                [(entity["start"], entity["end"], entity["entity_group"]) for entity in entities]
+                for entities in outputs
+            ]
     else:
         tagger = load_tagger(row, checkpoint, onnx_file)
 
-        def tag(texts: list[str]) -> list[list[tuple[int, int, str]]]:
-            return [[(span.start, span.end, span.label) for span in doc.entities] for doc in tagger.tag(texts)]
+        def tag(batch_texts: list[str]) -> list[list[tuple[int, int, str]]]:
+            return [[(span.start, span.end, span.label) for span in doc.entities] for doc in tagger.tag(batch_texts)]
 
-    tag(sentences[:32])  # warm-up: first-call allocations and lazy initialisation are not what we measure
-    spans = tag(sentences)  # the passes below return the same spans
-
-    def best_seconds(texts: list[str]) -> float:
-        """Best of REPEATS passes: this shared machine's noise only ever adds time (one pass varied by 20%)."""
-        seconds = []
-        for _ in range(REPEATS):
-            started = time.perf_counter()
-            tag(texts)
-            seconds.append(time.perf_counter() - started)
-        return min(seconds)
-
-    result = {
+    tag(texts["sentences"][:32])  # warm-up: first-call allocations and lazy initialisation are not what we measure
+    spans = {part: tag(part_texts) for part, part_texts in texts.items()}  # the timed passes return the same
+    ready = {
         "row": row,
         "threads": torch.get_num_threads(),
-        "repeats": REPEATS,
-        "sentences": {"texts": len(sentences), "words": count_words(sentences), "seconds": best_seconds(sentences)},
-        "articles": {"texts": len(articles), "words": count_words(articles), "seconds": best_seconds(articles)},
-        "spans": spans,
+        "spans": spans["sentences"],
+        "article_spans": spans["articles"],
+        **{part: {"texts": len(part_texts), "words": count_words(part_texts)} for part, part_texts in texts.items()},
     }
-    if tagger is not None:
+    if tagger is None:
+        ready["pipeline_words"] = [pipeline_words(pipe, text, aggregation) for text in texts["sentences"]]
+    else:
         from eval.harness import evaluate
 
-        report = evaluate(tagger, gold, "anercorp:test")
-        result["entity_f1"] = report["layers"]["entities"]["micro_f1"]
-        result["precision"] = tagger.precision
-    if row == EXACT:
-        result["compute"] = compute_use(tagger, articles, result["articles"]["seconds"])
-    result["peak_rss_mb"] = peak_rss_mb()
-    return result
+        ready["entity_f1"] = evaluate(tagger, gold, "anercorp:test")["layers"]["entities"]["micro_f1"]
+        ready["precision"] = tagger.precision
+    seconds: dict[str, list[float]] = {part: [] for part in texts}
+
+    def timed_pass(part: str) -> dict:
+        seconds[part].append(timed(lambda: tag(texts[part])))
+        return {"seconds": seconds[part][-1]}
+
+    def finish() -> dict:
+        result = {"peak_rss_mb": peak_rss_mb()}
+        if row == EXACT and seconds["articles"]:
+            result["compute"] = compute_use(tagger, texts["articles"], statistics.median(seconds["articles"]))
+        return result
+
+    serve(
+        ready,
+        {"sentences": lambda: timed_pass("sentences"), "articles": lambda: timed_pass("articles"), "finish": finish},
+    )
 
 
 def matmul_peak_gflops(dtype, size: int = 2048, repeats: int = 5) -> float:
@@ -263,12 +296,16 @@ def difference_causes(
     spans: list[list],
     tokenizer,
     settings,
+    pipeline: str | None = None,
+    words: list[list] | None = None,
+    normalises: bool = False,
     argmax_spans: list[list] | None = None,
-    same_tagger: bool = False,
 ) -> list[dict]:
-    """Each sentence whose spans differ from the reference's, with the causes (from CAUSES) of its differing
-    spans; the sentence is counted under the first. argmax_spans: the argmax Tagger's, to tell viterbi's repairs
-    apart. same_tagger: both sides are the Tagger, so only numerics can differ."""
+    """Each sentence whose spans differ from the reference's, with the causes (from CAUSES) of its differing spans;
+    the sentence is counted under the first. pipeline: which side is a pipeline ("reference" or "spans"), whose
+    words per sentence are `words` and whose tokenizer applies the Tagger's normalisation or not; None: both sides
+    are the Tagger computed two ways, where only numerics can differ. argmax_spans: the argmax Tagger's, to tell
+    viterbi's repairs apart."""
     from models.text import normalise_word, split_sentences, split_words
 
     budget = settings.max_length - tokenizer.num_special_tokens_to_add(pair=False)
@@ -277,18 +314,31 @@ def difference_causes(
         expected, got = {tuple(span) for span in expected}, {tuple(span) for span in got}
         if expected == got:
             continue
-        causes = {"numerics"} if same_tagger else set()
-        if not same_tagger:
+        causes = set()
+        if pipeline is None:
+            causes.add("numerics")
+        else:
+            piped = {_without_leading_space(text, span) for span in (expected if pipeline == "reference" else got)}
             tagger_words = {(word.start, word.end) for word in split_words(text)}
-            other_words = [word for word in pipeline_words(text, tokenizer) if word not in tagger_words]
+            other_words = [
+                word
+                for word in (_without_leading_space(text, word) for word in words[index])
+                if word not in tagger_words
+            ]
             parts = [[word.text for word in part] for part in split_sentences(text)]
             pieces = [
                 len(tokenizer(part, is_split_into_words=True, add_special_tokens=False)["input_ids"]) for part in parts
             ]
-            normalised = any(normalise_word(word, settings.normalisation) != word for part in parts for word in part)
+            normalised = not normalises and any(
+                normalise_word(word, settings.normalisation) != word for part in parts for word in part
+            )
             argmax = {tuple(span) for span in argmax_spans[index]} if argmax_spans is not None else None
             for span in expected ^ got:
-                if any(_overlap(span[:2], word) for word in other_words):
+                other_side = got if span in expected else expected
+                trimmed = _without_leading_space(text, span)
+                if any(trimmed == _without_leading_space(text, other) for other in other_side):
+                    causes.add("spaces")  # the same span, but for whitespace at its start
+                elif any(_overlap(trimmed[:2], word) for word in other_words):
                     causes.add("words")
                 elif len(parts) > 1:
                     causes.add("sentences")
@@ -296,7 +346,7 @@ def difference_causes(
                     causes.add("window")
                 elif normalised:
                     causes.add("normalisation")
-                elif argmax is not None and (span in argmax) == (span in expected):
+                elif argmax is not None and (trimmed in argmax) == (trimmed in piped):
                     causes.add("decoding")
                 else:
                     causes.add("other")
@@ -313,23 +363,11 @@ def difference_causes(
     return found
 
 
-def pipeline_words(text: str, tokenizer) -> list[tuple[int, int]]:
-    """The words the pipeline's aggregation sees (its fallback heuristic for tokenizers without word ids:
-    a piece starts a word when a space touches its start), as (start, end) with leading spaces dropped."""
-    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    words: list[list[int]] = []
-    for piece, (start, end) in zip(encoded["input_ids"], encoded["offset_mapping"]):
-        continues = start > 0 and " " not in text[start - 1 : start + 1] and piece != tokenizer.unk_token_id
-        if words and continues:
-            words[-1][1] = end
-        else:
-            words.append([start, end])
-    spans = []
-    for start, end in words:
-        while start < end and text[start].isspace():
-            start += 1
-        spans.append((start, end))
-    return spans
+def _without_leading_space(text: str, span: tuple) -> tuple:
+    start = span[0]
+    while start < span[1] and text[start].isspace():
+        start += 1
+    return (start, *span[1:])
 
 
 def raw_text_f1(gold: list, texts: list[str], spans: list[list]) -> float:
@@ -368,27 +406,40 @@ def _overlap(span: tuple[int, int], word: tuple[int, int]) -> bool:
 # ------------------------------------------------------------------------------------------- parent: report
 
 
+def _summary(found: list[dict]) -> str:
+    counts = {cause: sum(1 for item in found if item["cause"] == cause) for cause in CAUSES}
+    return ", ".join(f"{cause} {count}" for cause, count in counts.items() if count) or "-"
+
+
 def report(
     results: dict[str, dict],
+    seconds: dict[str, dict[str, list[float]]],
     differences: dict[str, list[dict]],
     same_model: dict[str, list[dict]],
+    export_differences: dict[str, list[dict]],
     parity: dict | None,
     checkpoint: Path,
     command: str,
+    passes: int,
+    load: tuple[float, float],
 ) -> str:
     base = results[BASELINE]
-    rate = {
-        row: {part: result[part]["words"] / result[part]["seconds"] for part in ("sentences", "articles")}
-        for row, result in results.items()
-    }
     rows = []
     for row, result in results.items():
+        speed = []
+        for part in PARTS:
+            if part not in seconds:
+                speed += ["-", "-", "-"]
+                continue
+            rate = result[part]["words"] / statistics.median(seconds[part][row])
+            ratios = speed_ratios(seconds[part], row, BASELINE)
+            speed += [
+                f"{rate:,.0f}",
+                f"{statistics.median(ratios):.2f}x",
+                f"{min(ratios):.2f}-{max(ratios):.2f}" if row != BASELINE else "-",
+            ]
         f1 = result.get("entity_f1")
-        speed = [
-            cell
-            for part in ("sentences", "articles")
-            for cell in (f"{rate[row][part]:,.0f}", f"{rate[row][part] / rate[BASELINE][part]:.2f}x")
-        ]
+        exact = same_model.get(row, export_differences.get(row))
         what = ROWS[row] + (f" (here: {result['precision']})" if row == "tagger" else "")
         rows.append(
             [
@@ -398,7 +449,7 @@ def report(
                 f"{100 * result['raw_text_f1']:.2f}",
                 f"{100 * f1:.2f}" if f1 is not None else "-",
                 len(differences[row]) if row in differences else "-",
-                len(same_model[row]) if row in same_model else "-",
+                len(exact) if exact is not None else "-",
                 what,
             ]
         )
@@ -407,8 +458,10 @@ def report(
             "row",
             "ANERcorp words/s",
             "vs pipeline",
+            "range",
             "articles words/s",
             "vs pipeline",
+            "range",
             "peak RSS MB",
             "F1 raw text",
             "F1 gold words",
@@ -417,12 +470,14 @@ def report(
             "what",
         ],
         rows,
-        right={1, 2, 3, 4, 5, 6, 7, 8, 9},
+        right=set(range(1, 12)),
     )
     lines = [
         f"Inference, {checkpoint} ({time.strftime('%Y-%m-%d %H:%M')}): {base['sentences']['texts']} ANERcorp test "
         f"sentences ({base['sentences']['words']:,} words) and {base['articles']['texts']} seed articles "
-        f"({base['articles']['words']:,} words); words/s from the best of {REPEATS} timed passes per row.",
+        f"({base['articles']['words']:,} words). Words/s: the median of {passes} timed passes per row, the rows' "
+        "passes interleaved; vs pipeline: the median and range over those rounds of the row's speed over the "
+        f"pipeline's in the same round. Load average {load[0]:.2f} before, {load[1]:.2f} after.",
         "",
         f"`{command}`",
         "",
@@ -438,43 +493,85 @@ def report(
         f"pipeline's; ≠ {EXACT}: from the exact Tagger's. The Tagger decodes both layers "
         "of the checkpoint; the pipeline runs the entities layer alone.",
     ]
+    if export_differences:
+        exact_articles = {
+            (index, *span) for index, spans in enumerate(results[EXACT]["article_spans"]) for span in map(tuple, spans)
+        }
+        export_rows = []
+        for row, found in export_differences.items():
+            articles = {
+                (index, *span)
+                for index, spans in enumerate(results[row]["article_spans"])
+                for span in map(tuple, spans)
+            }
+            beyond_spaces = sum(1 for item in found if item["causes"] != ["spaces"])
+            export_rows.append(
+                [
+                    row,
+                    len(found),
+                    _summary(found),
+                    beyond_spaces,
+                    f"{100 * results[row]['raw_text_f1']:.2f}",
+                    f"{len(articles & exact_articles)} of {len(exact_articles)}",
+                    len(articles),
+                ]
+            )
+        lines += [
+            "",
+            f"The standalone export against the Tagger ({EXACT}): ANERcorp sentences whose entity spans "
+            "differ, by first cause, and those that still differ once the spaces at the start of spans are "
+            "dropped; and the seed articles' entity spans (whose punctuation is written against the words) "
+            "that the pipeline returns exactly as the Tagger.",
+            "",
+            markdown_table(
+                [
+                    "row",
+                    f"sentences ≠ {EXACT}",
+                    "by cause",
+                    "≠ but for spaces",
+                    "F1 raw text",
+                    f"article spans of {EXACT} also found",
+                    "article spans found",
+                ],
+                export_rows,
+                right={1, 3, 4, 5, 6},
+            ),
+        ]
     compute = results.get(EXACT, {}).get("compute")
     if compute:
-        lines.append(
+        lines += [
+            "",
             f"Compute on the articles: {EXACT} runs its encoder matmuls at {compute['gflops']:.0f} GFLOPS "
             f"({compute['pieces']:,} pieces x {compute['linear_weights'] / 1e6:.1f}M Linear weights x 2), "
             f"{100 * compute['gflops'] / compute['peak_fp32_gflops']:.0f}% of this CPU's fp32 matmul peak "
             f"({compute['peak_fp32_gflops']:.0f} GFLOPS on one 2048x2048 matmul; bf16 "
             f"{compute['peak_bf16_gflops']:.0f}). On long texts the pipeline also runs long sequences, so "
-            "at fp32 neither can be much faster than the other there; the gain on sentences is batching."
-        )
+            "at fp32 neither can be much faster than the other there; the gain on sentences is batching.",
+        ]
     if parity is not None:
         worst = max(parity["max_abs_logit_diff"].values())
         verdict = "within" if worst <= 1e-3 else "OVER"
-        lines.append(
-            f"ONNX parity on {parity['sentences']} real sentences ({parity['windows']} windows, batches of 32 "
-            f"with padding): max |logit difference| {worst:.2e}, {verdict} the 1e-3 bound "
-            f"({', '.join(f'{layer} {value:.2e}' for layer, value in parity['max_abs_logit_diff'].items())})."
-        )
-    for title, compared in (("pipeline", differences), (EXACT, same_model)):
+        lines += [
+            "",
+            f"ONNX parity on {parity['sentences']} real sentences ({parity['windows']} windows, batches of "
+            f"32 with padding): max |logit difference| {worst:.2e}, {verdict} the 1e-3 bound "
+            f"({', '.join(f'{layer} {value:.2e}' for layer, value in parity['max_abs_logit_diff'].items())}).",
+        ]
+    # the baseline against the exact Tagger is listed once, as the exact Tagger against the baseline
+    others = {row: found for row, found in export_differences.items() if row != BASELINE or EXACT not in differences}
+    for title, compared in (("pipeline", differences), (EXACT, {**others, **same_model})):
         for row, found in compared.items():
             if not found:
                 continue
-            counts = {cause: sum(1 for item in found if item["cause"] == cause) for cause in CAUSES}
-            lines += [
-                "",
-                f"{row} against {title}: {len(found)} sentences differ; by (first) cause: "
-                + ", ".join(f"{cause} {count}" for cause, count in counts.items() if count),
-            ]
+            lines += ["", f"{row} against {title}: {len(found)} sentences differ; by (first) cause: {_summary(found)}"]
             for item in found[:10]:
                 lines.append(
                     f"- sentence {item['sentence']} ({' + '.join(item['causes'])}): {title} only "
-                    f"{item['only_reference']}, "
-                    f"{row} only {item['only_row']}"
+                    f"{item['only_reference']}, {row} only {item['only_row']}"
                 )
     used = {
         cause
-        for compared in (differences, same_model)
+        for compared in (differences, export_differences, same_model)
         for found in compared.values()
         for item in found
         for cause in item["causes"]
@@ -491,6 +588,26 @@ def export(args: list[str]) -> None:
         raise SystemExit(f"python -m train.export {' '.join(args)} failed:\n{child.stderr[-3000:]}")
 
 
+def with_encoder_tokenizer(standalone: Path, checkpoint: Path, out: Path) -> Path:
+    """The standalone export with the checkpoint's own tokenizer.json in place of the export's, as train.export
+    wrote it before its tokenizer cut the Tagger's words (and without the card, which describes the export's); the
+    weights are linked, not copied."""
+    from eval.model_card import CARD_FILE
+    from models.checkpoint import TOKENIZER_FILE, WEIGHTS_FILE
+
+    out.mkdir(parents=True, exist_ok=True)
+    for path in standalone.iterdir():
+        target = out / path.name
+        if path.name == CARD_FILE:
+            continue
+        if path.name == WEIGHTS_FILE:
+            target.unlink(missing_ok=True)
+            target.symlink_to(path.resolve())
+        else:
+            shutil.copy(checkpoint / TOKENIZER_FILE if path.name == TOKENIZER_FILE else path, target)
+    return out
+
+
 @reports_user_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.inference", description=__doc__.split("\n\n")[0])
@@ -503,13 +620,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated subset of {', '.join(ROWS)}")
     parser.add_argument("--limit", type=int, default=None, help="only the first N ANERcorp test sentences")
     parser.add_argument(
+        "--passes",
+        type=int,
+        default=PASSES,
+        help=f"timed passes per row over each set of texts, interleaved across rows (default {PASSES})",
+    )
+    parser.add_argument(
         "--work",
         type=Path,
         default=None,
         help="folder for the exports (standalone entities model, model.onnx); kept and reused. "
         "Default: a temporary folder",
     )
-    parser.add_argument("--row", help=argparse.SUPPRESS)  # child: measure this one row
+    parser.add_argument("--row", help=argparse.SUPPRESS)  # child: serve this one row
     parser.add_argument("--standalone", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--onnx-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -517,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
         emit(onnx_parity(args.checkpoint, args.onnx_file, args.limit))
         return 0
     if args.row:
-        emit(measure_row(args.row, args.checkpoint, args.standalone, args.onnx_file, args.limit))
+        serve_row(args.row, args.checkpoint, args.standalone, args.onnx_file, args.limit)
         return 0
 
     checkpoint = check_checkpoint(args.checkpoint)
@@ -525,8 +648,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [row for row in rows if row not in ROWS]
     if unknown or BASELINE not in rows:
         parser.error(f"--rows: unknown {unknown}" if unknown else f"--rows must include {BASELINE} (the baseline)")
+    if args.passes < 1:
+        parser.error("--passes must be at least 1")
     rows = [row for row in ROWS if row in rows]
     command = command_line("bench.inference", argv)
+    load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="bench-inference-") as temporary:
         work = args.work or Path(temporary)
         standalone, onnx_file = work / "entities", work / "model.onnx"
@@ -534,13 +660,36 @@ def main(argv: list[str] | None = None) -> int:
         if not (standalone / "config.json").is_file():
             print(f"exporting the entities layer to {standalone}", file=sys.stderr)
             export(["--checkpoint", str(checkpoint), "--layer", "entities", "--to", str(standalone)])
+        exports = {row: standalone for row in rows}
+        if ENCODER_TOKENIZER in rows:
+            exports[ENCODER_TOKENIZER] = with_encoder_tokenizer(standalone, checkpoint, work / ENCODER_TOKENIZER)
         if "tagger-onnx" in rows and not onnx_file.is_file():
             print(f"exporting to ONNX: {onnx_file}", file=sys.stderr)
             export(["--checkpoint", str(checkpoint), "--onnx", str(onnx_file)])
-        common = ["--checkpoint", str(checkpoint), "--standalone", str(standalone), "--onnx-file", str(onnx_file)]
+        common = ["--checkpoint", str(checkpoint), "--onnx-file", str(onnx_file)]
         common += ["--limit", str(args.limit)] if args.limit else []
-        results = {row: run_child("bench.inference", ["--row", row, *common]) for row in rows}
+        children: dict[str, ServingChild] = {}
+        try:
+            for row in rows:
+                started = time.perf_counter()
+                children[row] = ServingChild(
+                    "bench.inference", ["--row", row, "--standalone", str(exports[row]), *common]
+                )
+                print(f"  {row}: loaded, untimed pass done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+            parts = [part for part in PARTS if children[BASELINE].ready[part]["words"]]  # no articles: sentences only
+            seconds = {}
+            for part in parts:
+                print(f"  {part}: {args.passes} interleaved passes of {len(rows)} rows", file=sys.stderr)
+                seconds[part] = interleaved_passes(
+                    {row: lambda child=child, part=part: child.ask(part)["seconds"] for row, child in children.items()},
+                    args.passes,
+                )
+            results = {row: {**child.ready, **child.ask("finish")} for row, child in children.items()}
+        finally:
+            for child in children.values():
+                child.close()
         parity = run_child("bench.inference", ["--row", "onnx-parity", *common]) if "tagger-onnx" in rows else None
+    load_after = load_average()
 
     from transformers import AutoTokenizer
 
@@ -552,33 +701,67 @@ def main(argv: list[str] | None = None) -> int:
     for result in results.values():
         result["raw_text_f1"] = raw_text_f1(gold, texts, result["spans"])
     argmax_spans = results["tagger-argmax"]["spans"] if "tagger-argmax" in results else None
+    base = results[BASELINE]
     differences = {
         row: difference_causes(
             texts,
-            results[BASELINE]["spans"],
+            base["spans"],
             result["spans"],
             tokenizer,
             settings,
-            None if row == "tagger-argmax" else argmax_spans,
+            pipeline="reference",
+            words=base["pipeline_words"],
+            normalises=True,
+            argmax_spans=None if row == "tagger-argmax" else argmax_spans,
         )
         for row, result in results.items()
-        if row != BASELINE
+        if not row.startswith("pipeline")
+    }
+    export_differences = {
+        row: difference_causes(
+            texts,
+            results[EXACT]["spans"],
+            result["spans"],
+            tokenizer,
+            settings,
+            pipeline="spans",
+            words=result["pipeline_words"],
+            normalises=row != ENCODER_TOKENIZER,
+            argmax_spans=argmax_spans,
+        )
+        for row, result in results.items()
+        if row.startswith("pipeline") and EXACT in results
     }
     same_model = {
-        row: difference_causes(
-            texts, results[plain]["spans"], results[row]["spans"], tokenizer, settings, same_tagger=True
-        )
+        row: difference_causes(texts, results[plain]["spans"], results[row]["spans"], tokenizer, settings)
         for row, plain in SAME_MODEL.items()
         if row in results and plain in results
     }
-    text = report(results, differences, same_model, parity, checkpoint, command)
+    text = report(
+        results,
+        seconds,
+        differences,
+        same_model,
+        export_differences,
+        parity,
+        checkpoint,
+        command,
+        args.passes,
+        (load_before, load_after),
+    )
     print(text)
     data = {
         "results": {
-            row: {key: value for key, value in result.items() if key != "spans"} for row, result in results.items()
+            row: {
+                key: value for key, value in result.items() if key not in ("spans", "article_spans", "pipeline_words")
+            }
+            for row, result in results.items()
         },
+        "seconds": seconds,
+        "passes": args.passes,
+        "load_average": [load_before, load_after],
         "differences": differences,
-        "differences_from_tagger": same_model,
+        "differences_from_tagger": {**export_differences, **same_model},
         "onnx_parity": parity,
         "machine": machine(),
         "command": command,

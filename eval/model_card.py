@@ -19,7 +19,7 @@ from eval.harness import render, report_stem
 from eval.metrics import format_markdown
 from eval.plots import TRAINING_CURVES
 from models.arguments import ARGUMENT_KEY
-from models.checkpoint import CheckpointInfo, read_info
+from models.checkpoint import NOT_A_CLASSIFIER, CheckpointInfo, read_info
 from models.labels import types_of
 from models.settings import TaggerSettings
 
@@ -257,20 +257,40 @@ def _limitations_section(info: CheckpointInfo, reports: list[dict]) -> list[str]
     return lines
 
 
+def front_matter(layers: list[str], pipeline_tag: str | None = None) -> list[str]:
+    """The card's metadata block. pipeline_tag only for a folder that the Hub's widget and transformers.pipeline
+    can run as it is: a standalone export, not a tagger checkpoint, whose heads transformers does not read."""
+    return [
+        "---",
+        "language: [ar]",
+        "library_name: transformers",
+        *([f"pipeline_tag: {pipeline_tag}"] if pipeline_tag else []),
+        "tags: [arabic, news, named-entity-recognition" + (", event-extraction" if "events" in layers else "") + "]",
+        "---",
+    ]
+
+
 def render_model_card(
     info: CheckpointInfo, reports: list[dict], config: dict | None, checkpoint: Path, encoder_config: dict | None = None
 ) -> str:
     layers = list(info.settings.layers)
     name = info.provenance.get("run") or Path(checkpoint).resolve().parent.name
+    # checkpoints saved before config.json named NOT_A_CLASSIFIER as its label get transformers' default two
+    random_head = (
+        f", whose one label, `{NOT_A_CLASSIFIER}`, says so"
+        if (encoder_config or {}).get("id2label") == {"0": NOT_A_CLASSIFIER}
+        else " and tag every word with its meaningless `LABEL_0` or `LABEL_1`"
+    )
     header = [
-        "---",
-        "language: [ar]",
-        "library_name: transformers",
-        "pipeline_tag: token-classification",
-        "tags: [arabic, news, named-entity-recognition" + (", event-extraction" if "events" in layers else "") + "]",
-        "---",
+        *front_matter(layers),
         "",
         f"# {name}: Arabic news tagger ({', '.join(layers)})",
+        "",
+        "**Not a transformers token classifier.** This folder holds the encoder (`AutoModel` loads it) and "
+        'heads that only this repository\'s Tagger reads: `pipeline("token-classification")` on it would '
+        f"add a randomly initialised head{random_head}. Load it with the Tagger (below), or export one layer "
+        "as a token classifier that a plain pipeline runs: "
+        f"`python -m train.export --checkpoint {_shown(checkpoint)} --layer {layers[0]} --to OUT`.",
         "",
         f"Tags Arabic news text with {' and '.join(f'`{layer}`' for layer in layers)} spans from one encoder "
         "pass; spans carry character offsets into the raw text. This card is written by `python -m eval` from "
@@ -287,9 +307,7 @@ def render_model_card(
         ),
         "```",
         "",
-        f"Command line: `python -m models --checkpoint {_shown(checkpoint)} article.txt --html tagged.html`. One "
-        f"layer as a plain transformers model: `python -m train.export --checkpoint {_shown(checkpoint)} "
-        "--layer entities --to OUT`.",
+        f"Command line: `python -m models --checkpoint {_shown(checkpoint)} article.txt --html tagged.html`.",
         "",
     ]
     sections = [

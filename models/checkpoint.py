@@ -36,6 +36,10 @@ FORMAT_VERSION = 2
 SECTIONS = ("format", "settings", "provenance", "sha256")
 # Weight formats that torch.load would unpickle (and so could run code): never loaded, named when found.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+# The encoder's config.json names this as its one label: transformers' token-classification classes (and so
+# pipeline("token-classification", model=checkpoint)) add a random head to the encoder, and every word it tags then
+# says what to use instead of LABEL_0 and LABEL_1. AutoModel ignores labels.
+NOT_A_CLASSIFIER = "NOT A TOKEN CLASSIFIER: tag with models.Tagger, or export a layer with python -m train.export"
 
 
 class CheckpointError(UserError, ValueError):
@@ -62,6 +66,7 @@ def save_checkpoint(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.encoder.save_pretrained(out_dir, safe_serialization=True)
+    _label_as_not_a_classifier(out_dir / "config.json")
     tokenizer.save_pretrained(out_dir)
     modules = {**model.heads, **({ARGUMENT_KEY: model.argument_head} if model.argument_head is not None else {})}
     heads = {
@@ -73,6 +78,12 @@ def save_checkpoint(
     digests = {name: sha256(out_dir / name) for name in (WEIGHTS_FILE, HEADS_FILE)}
     meta = {"format": FORMAT_VERSION, "settings": settings.to_dict(), "provenance": provenance, "sha256": digests}
     (out_dir / TAGGER_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def _label_as_not_a_classifier(config_file: Path) -> None:
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config["id2label"], config["label2id"] = {"0": NOT_A_CLASSIFIER}, {NOT_A_CLASSIFIER: 0}
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def sha256(path: Path) -> str:

@@ -31,9 +31,12 @@ def _combining_marks() -> str:
 # between two digits stays inside the word (3.5, 10,000: one token in ANERcorp, and no sentence break
 # inside a number). Any other visible character is a word of its own (punctuation, as ANERcorp writes
 # it). Whitespace and invisible format characters (direction marks, BOM) separate words and belong to none.
+JOINERS = "\u200c\u200d"
+NUMBER_SEPARATORS = ".,\u066b\u066c"
+INVISIBLE_SEPARATORS = "\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
 _WORD = re.compile(
-    rf"(?:[\w{_combining_marks()}\u200c\u200d]|(?<=\d)[.,\u066b\u066c](?=\d))+"
-    r"|[^\s\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+    rf"(?:[\w{_combining_marks()}{JOINERS}]|(?<=\d)[{re.escape(NUMBER_SEPARATORS)}](?=\d))+"
+    rf"|[^\s{INVISIBLE_SEPARATORS}]"
 )
 SENTENCE_END = frozenset({".", "!", "?", "؟", "…"})
 

@@ -6,6 +6,10 @@ model (encoder + every head) as an ONNX graph.
 
 The folder needs no code of ours: transformers.pipeline("token-classification", model=DIR,
 aggregation_strategy=...) loads it ("first", or "average" for a checkpoint trained with word_pooling mean).
+Its tokenizer.json is the checkpoint's, made to read raw text as the Tagger does (word_tokenizer_json): the
+Tagger's words (models/text.py: punctuation split off, whitespace and invisible marks dropped), each
+pre-tokenized by the encoder's own rules as if alone, after the Tagger's per-word normalisation, so that the
+model gets the Tagger's pieces and the pipeline's character offsets start at words, not at the space before them.
 The ONNX graph takes input_ids and attention_mask (batch x length, both dynamic) and gives one logits
 tensor per layer, named by the layer; Tagger.load_onnx(checkpoint) runs it on onnxruntime. For a checkpoint
 with roles it also gives the encoder's last hidden state (named HIDDEN_KEY), from which the Tagger scores
@@ -16,12 +20,17 @@ is a plain token classifier of one layer: it has no arguments.
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import sys
+import unicodedata
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from models.errors import reports_user_errors, user_path
 from models.names import ONNX_FILE
+from models.text import INVISIBLE_SEPARATORS, JOINERS, NUMBER_SEPARATORS, TASHKEEL, TATWEEL
 
 # torch, transformers and the checkpoint code are imported in the functions that use them, so that `--help`
 # answers without waiting for them
@@ -31,6 +40,15 @@ ONNX_OPSET = 18
 # probabilities where the Tagger averages their logits, so a few words may differ
 PIPELINE_AGGREGATION = {"first": "first", "mean": "average"}
 
+# The Tagger's per-word normalisation (models/text.py) as tokenizers normalizers over the whole text; arabert_v02's
+# cut of letter elongation (a back-reference) and its link and e-mail placeholders have no normalizer.
+_BASIC_NORMALISATION = [
+    {"type": "NFKC"},
+    {"type": "Replace", "pattern": {"Regex": TASHKEEL.pattern}, "content": ""},
+    {"type": "Replace", "pattern": {"String": TATWEEL}, "content": ""},
+]
+NORMALIZERS = {"none": [], "basic": _BASIC_NORMALISATION, "arabert_v02": _BASIC_NORMALISATION}
+
 
 def pipeline_aggregation(checkpoint: Path) -> str:
     """The aggregation_strategy to load a standalone export of `checkpoint` with."""
@@ -39,12 +57,97 @@ def pipeline_aggregation(checkpoint: Path) -> str:
     return PIPELINE_AGGREGATION[read_info(checkpoint).settings.word_pooling]
 
 
+def _character_class(member: Callable[[str], bool]) -> str:
+    """The body of a regex character class holding every code point for which member(char) holds, as ranges."""
+    ranges, start = [], None
+    for code in range(sys.maxunicode + 2):
+        inside = code <= sys.maxunicode and not 0xD800 <= code <= 0xDFFF and member(chr(code))
+        if inside and start is None:
+            start = code
+        elif not inside and start is not None:
+            ranges.append(f"\\x{{{start:X}}}" + (f"-\\x{{{code - 1:X}}}" if code - 1 > start else ""))
+            start = None
+    return "".join(ranges)
+
+
+@functools.cache
+def tagger_word_pattern() -> str:
+    r"""models.text.split_words's regex in the syntax of the tokenizers library (Oniguruma), whose Unicode tables
+    are newer than Python's (U+0897 is a mark there, unassigned here), so the classes are listed as ranges of
+    Python's own tables: Python's \w is str.isalnum() or `_`, its \d
+    str.isdecimal(), its \s str.isspace()."""
+    word = _character_class(
+        lambda char: char.isalnum() or char == "_" or char in JOINERS or unicodedata.category(char) in ("Mn", "Mc")
+    )
+    digit = _character_class(str.isdecimal)
+    separator = _character_class(lambda char: char.isspace() or char in INVISIBLE_SEPARATORS)
+    number_separator = "".join(f"\\x{{{ord(char):X}}}" for char in NUMBER_SEPARATORS)
+    return f"(?:[{word}]|(?<=[{digit}])[{number_separator}](?=[{digit}]))+|[^{separator}]"
+
+
+def _each_word_alone(pre_tokenizer: dict) -> dict:
+    """The encoder's pre-tokenizer as the Tagger runs it: on each word as a text of its own. A Metaspace that marks
+    only a text's first word (prepend_scheme "first") marks every word there, so it marks every word here."""
+    if pre_tokenizer["type"] == "Sequence":
+        return {**pre_tokenizer, "pretokenizers": [_each_word_alone(step) for step in pre_tokenizer["pretokenizers"]]}
+    if pre_tokenizer["type"] == "Metaspace" and pre_tokenizer.get("prepend_scheme") == "first":
+        return {**pre_tokenizer, "prepend_scheme": "always"}
+    return pre_tokenizer
+
+
+def word_tokenizer_json(tokenizer: dict, normalisation: str) -> dict:
+    """A tokenizer.json that reads raw text as the Tagger does. The Tagger hands the tokenizer its words one by one
+    (models/encoding.py, is_split_into_words), each normalised on its own; a pipeline hands it the whole text. So:
+    the Tagger's normalisation first, as normalizers; then the Tagger's words, whitespace and invisible marks
+    dropped, so no piece's offsets start at a space; then the encoder's own pre-tokenizer inside each word. The
+    pieces are the Tagger's for every word that normalising does not empty or re-split.
+
+    A Metaspace decoder (sentencepiece) drops the word-start mark of its first piece. The pipeline decodes each
+    word's pieces, then a span's words by decoding them again, so with it a span's words run together ("قيسسعيد");
+    this decoder keeps the mark as a space through the first decoding and drops one leading space, so a span reads
+    "قيس سعيد" (and tokenizer.decode starts with a space)."""
+    from models.checkpoint import CheckpointError
+
+    if normalisation not in NORMALIZERS:
+        raise CheckpointError(f"unknown normalisation {normalisation!r}; known: {sorted(NORMALIZERS)}")
+    normalizers = NORMALIZERS[normalisation] + ([tokenizer["normalizer"]] if tokenizer.get("normalizer") else [])
+    words = {"type": "Split", "pattern": {"Regex": tagger_word_pattern()}, "behavior": "Removed", "invert": True}
+    pre_tokenizer = tokenizer.get("pre_tokenizer")
+    inside_words = [_each_word_alone(pre_tokenizer)] if pre_tokenizer else []
+    result = {
+        **tokenizer,
+        "normalizer": {"type": "Sequence", "normalizers": normalizers} if normalizers else None,
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [words, *inside_words]},
+    }
+    decoder = tokenizer.get("decoder") or {}
+    if decoder.get("type") == "Metaspace":
+        result["decoder"] = {
+            "type": "Sequence",
+            "decoders": [
+                {"type": "Fuse"},
+                {"type": "Strip", "content": " ", "start": 1, "stop": 0},
+                {"type": "Replace", "pattern": {"String": decoder["replacement"]}, "content": " "},
+            ],
+        }
+    return result
+
+
+def pipeline_reads_words(tokenizer: dict) -> bool:
+    """Whether transformers' token-classification pipeline groups pieces into words by the tokenizer's
+    pre-tokenizer: only for a model with a continuing-subword prefix (WordPiece's `##`). For the others
+    (sentencepiece) it starts a word only at a space, whatever the pre-tokenizer ("Tokenizer does not support real
+    words, using fallback heuristic")."""
+    return bool(tokenizer["model"].get("continuing_subword_prefix"))
+
+
 def export_layer(checkpoint: Path, layer: str, out_dir: Path) -> Path:
+    from tokenizers import Tokenizer
     from transformers import AutoModelForTokenClassification
 
-    from models.checkpoint import CheckpointError, load_checkpoint
+    from eval.model_card import CARD_FILE
+    from models.checkpoint import TOKENIZER_FILE, CheckpointError, load_checkpoint
 
-    model, tokenizer, _ = load_checkpoint(checkpoint)
+    model, tokenizer, info = load_checkpoint(checkpoint)
     if layer not in model.layers:
         raise CheckpointError(f"{checkpoint} has no layer {layer!r}; it has {list(model.layers)}")
     labels = model.layers[layer]
@@ -68,7 +171,82 @@ def export_layer(checkpoint: Path, layer: str, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     standalone.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    tokenizer_file = out_dir / TOKENIZER_FILE
+    word_tokenizer = word_tokenizer_json(
+        json.loads(tokenizer_file.read_text(encoding="utf-8")), info.settings.normalisation
+    )
+    # through Tokenizer: a tokenizer.json that does not load fails here, not in the user's pipeline
+    Tokenizer.from_str(json.dumps(word_tokenizer, ensure_ascii=False)).save(str(tokenizer_file))
+    card = export_card(checkpoint, info, layer, out_dir, pipeline_reads_words(word_tokenizer))
+    (out_dir / CARD_FILE).write_text(card, encoding="utf-8")
     return out_dir
+
+
+def export_card(checkpoint: Path, info, layer: str, out_dir: Path, reads_words: bool) -> str:
+    """README.md of a standalone export: a token classifier that a plain pipeline loads, and how it differs from
+    the Tagger."""
+    from eval.model_card import front_matter
+    from models.labels import types_of
+
+    settings = info.settings
+    aggregation = PIPELINE_AGGREGATION[settings.word_pooling]
+    name = info.provenance.get("run") or Path(checkpoint).resolve().parent.name
+    if not reads_words:
+        grouping = (
+            "The pipeline groups pieces into words by its own rule, not by the tokenizer's (this encoder's "
+            "tokenizer has no continuing-subword prefix): a new word only after a space, so punctuation "
+            "written against a word is labelled with it (`غزة.`), and a lone `▁` piece is a word of its own."
+        )
+    elif settings.normalisation != "none":
+        grouping = (
+            "The pipeline groups pieces into these words, except a word that normalising shortens (tashkeel, "
+            "tatweel): transformers tells a word's first piece by its length matching the text's, so it reads "
+            "such a word as part of the word before it."
+        )
+    else:
+        grouping = "The pipeline groups pieces into these words."
+    return "\n".join(
+        [
+            *front_matter([layer], pipeline_tag="token-classification"),
+            "",
+            f"# {name}: the `{layer}` layer as a token classifier",
+            "",
+            f"One layer of the Arabic news tagger checkpoint `{checkpoint}`, exported by `python -m train.export`: "
+            "a plain transformers token classifier, no code of the tagger's repository needed.",
+            "",
+            "```python",
+            "from transformers import pipeline",
+            f'tagger = pipeline("token-classification", model="{out_dir}", aggregation_strategy="{aggregation}")',
+            'print(tagger("أعلن التلفزيون الرسمي السوري أن القوات استعادت مدينة دير الزور."))',
+            "```",
+            "",
+            f"Labels: {', '.join(types_of(settings.layers[layer]))} (IOB2).",
+            "",
+            "## What differs from the Tagger",
+            "",
+            f"The tokenizer cuts raw text into the Tagger's words (punctuation split off) and applies its "
+            f"`{settings.normalisation}` normalisation, so the model reads the Tagger's pieces. {grouping}",
+            "",
+            f"- `{aggregation}` "
+            + (
+                "averages the pieces' probabilities where the Tagger averages their logits; "
+                if aggregation == "average"
+                else "labels a word by its first piece, as the Tagger; "
+            )
+            + "each word takes its most probable label (the Tagger's default decoding picks the most probable "
+            "well-formed IOB2 sequence).",
+            f"- A text is read whole (pass `stride` for one longer than the encoder's positions); the Tagger reads "
+            f"sentence by sentence in windows of {settings.max_length} pieces"
+            + (f", each with {settings.context} pieces of the neighbouring sentences." if settings.context else "."),
+            "- One layer, no event arguments: those need the Tagger."
+            + (
+                " The `arabert_v02` normalisation's cut of letter elongation is not applied."
+                if settings.normalisation == "arabert_v02"
+                else ""
+            ),
+            "",
+        ]
+    )
 
 
 def export_onnx(checkpoint: Path, out_file: Path | None = None, opset: int = ONNX_OPSET) -> Path:
@@ -131,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         f"instead; put it at CHECKPOINT/{ONNX_FILE} for Tagger.load_onnx to find it",
     )
     args = parser.parse_args(argv)
+    from eval.model_card import CARD_FILE
     from models.checkpoint import read_info
 
     with user_path(args.onnx or args.to):  # e.g. a file in the way of the folder, or no permission to write there
@@ -145,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(
             f'exported layer {args.layer} to {out}; load it with transformers.pipeline("token-classification", '
-            f'model="{out}", aggregation_strategy="{pipeline_aggregation(args.checkpoint)}")'
+            f'model="{out}", aggregation_strategy="{pipeline_aggregation(args.checkpoint)}"); its {CARD_FILE} '
+            "says where it differs from the Tagger"
         )
         if roles:
             print(
