@@ -45,27 +45,32 @@ def test_rows_take_turns_in_every_round_and_ratios_pair_passes_of_one_round():
 
 
 def test_a_span_is_put_down_to_the_space_the_pipeline_reads_or_to_its_words():
-    from bench.inference import difference_causes
     from conftest import tiny_tokenizer
+
+    from bench.inference import difference_causes
+    from models.settings import TaggerSettings
 
     text = "زار محمد كابول؛ أمس"  # the Tagger's words: زار محمد كابول ؛ أمس
     tagger = [[(4, 8, "PERS"), (9, 14, "LOC")]]
     words = [[(0, 3), (4, 8), (9, 15), (16, 19)]]  # the pipeline keeps "؛" on كابول
     tokenizer = tiny_tokenizer(text.split())
-    info = {"max_length": 64, "normalisation": "basic"}
+    settings = TaggerSettings(
+        layers={"entities": ("O", "B-LOC", "I-LOC")}, normalisation="basic", max_length=64, overlap=8
+    )
     piped = [[(3, 8, "PERS"), (9, 15, "LOC")]]  # the space before محمد, and كابول؛
-    [found] = difference_causes([text], tagger, piped, tokenizer, info, pipeline="spans", words=words)
+    [found] = difference_causes([text], tagger, piped, tokenizer, settings, pipeline="spans", words=words)
     assert found["causes"] == ["spaces", "words"] and found["cause"] == "spaces"
     assert found["only_row"] == [(3, 8, "PERS", " محمد"), (9, 15, "LOC", "كابول؛")]
     # the lone `▁` piece before محمد, a word of the pipeline's own whose offsets are the space, tagged alone
     with_lone_piece = [[(0, 3), (3, 4), (4, 8), (9, 15), (16, 19)]]
-    [found] = difference_causes([text], tagger, [[(3, 4, "LOC"), *tagger[0]]], tokenizer, info, pipeline="spans",
-                                words=with_lone_piece)
+    [found] = difference_causes(
+        [text], tagger, [[(3, 4, "LOC"), *tagger[0]]], tokenizer, settings, pipeline="spans", words=with_lone_piece
+    )
     assert found["causes"] == ["words"] and found["only_row"] == [(3, 4, "LOC", " ")]
     # the same spans, from both sides: nothing to explain
-    assert difference_causes([text], tagger, tagger, tokenizer, info, pipeline="spans", words=words) == []
+    assert difference_causes([text], tagger, tagger, tokenizer, settings, pipeline="spans", words=words) == []
     # the Tagger computed two ways: only numerics
-    [found] = difference_causes([text], tagger, [tagger[0][:1]], tokenizer, info)
+    [found] = difference_causes([text], tagger, [tagger[0][:1]], tokenizer, settings)
     assert found["causes"] == ["numerics"]
 
 
@@ -81,13 +86,29 @@ def test_the_inference_benchmark_runs_small(tiny_run, tiny_data_root, tmp_path, 
     data.mkdir()
     (data / "anercorp-camellab").symlink_to(tiny_data_root / "anercorp-camellab")
     (data / "news").mkdir()
-    (data / "news" / "a.txt").write_text("أعلن محمد في دمشق، أن القوات استعادت دير الزور.\nوقال أحمد: إن بغداد...",
-                                         encoding="utf-8")
+    (data / "news" / "a.txt").write_text(
+        "أعلن محمد في دمشق، أن القوات استعادت دير الزور.\nوقال أحمد: إن بغداد...", encoding="utf-8"
+    )
     monkeypatch.setenv("ARABIC_NEWS_DATA", str(data))
     monkeypatch.setattr(bench.common, "OUT", tmp_path / "bench")
     rows = "pipeline,pipeline-encoder-tokenizer,tagger-fp32"
-    assert main(["--checkpoint", str(tiny_run / "model"), "--rows", rows, "--limit", "5", "--passes", "2",
-                 "--work", str(tmp_path / "work")]) == 0
+    assert (
+        main(
+            [
+                "--checkpoint",
+                str(tiny_run / "model"),
+                "--rows",
+                rows,
+                "--limit",
+                "5",
+                "--passes",
+                "2",
+                "--work",
+                str(tmp_path / "work"),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "the median of 2 timed passes per row" in printed and "Load average" in printed
     assert "The standalone export against the Tagger (tagger-fp32)" in printed

@@ -5,7 +5,7 @@ model (encoder + every head) as an ONNX graph.
     python -m train.export --checkpoint runs/x/model --onnx runs/x/model/model.onnx
 
 The folder needs no code of ours: transformers.pipeline("token-classification", model=DIR,
-aggregation_strategy=...) loads it ("first", or "average" for a checkpoint trained with word_pooling mean).
+aggregation_strategy=...) loads it (pipeline_aggregation says with which).
 Its tokenizer.json is the checkpoint's, made to read raw text as the Tagger does (word_tokenizer_json): the
 Tagger's words (models/text.py: punctuation split off, whitespace and invisible marks dropped), each
 pre-tokenized by the encoder's own rules as if alone, after the Tagger's per-word normalisation, so that the
@@ -36,8 +36,8 @@ from models.text import INVISIBLE_SEPARATORS, JOINERS, NUMBER_SEPARATORS, TASHKE
 # answers without waiting for them
 
 ONNX_OPSET = 18
-# transformers.pipeline's aggregation_strategy closest to each word_pooling: "average" averages the pieces'
-# probabilities where the Tagger averages their logits, so a few words may differ
+# transformers.pipeline's aggregation_strategy closest to each word_pooling where the pipeline reads the Tagger's
+# words: "average" averages the pieces' probabilities where the Tagger averages their logits, so a few words may differ
 PIPELINE_AGGREGATION = {"first": "first", "mean": "average"}
 
 # The Tagger's per-word normalisation (models/text.py) as tokenizers normalizers over the whole text; arabert_v02's
@@ -52,9 +52,17 @@ NORMALIZERS = {"none": [], "basic": _BASIC_NORMALISATION, "arabert_v02": _BASIC_
 
 def pipeline_aggregation(checkpoint: Path) -> str:
     """The aggregation_strategy to load a standalone export of `checkpoint` with."""
-    from models.checkpoint import read_info
+    from models.checkpoint import TOKENIZER_FILE, read_info
 
-    return PIPELINE_AGGREGATION[read_info(checkpoint).settings.word_pooling]
+    tokenizer = json.loads((Path(checkpoint) / TOKENIZER_FILE).read_text(encoding="utf-8"))
+    return aggregation_for(read_info(checkpoint).settings.word_pooling, pipeline_reads_words(tokenizer))
+
+
+def aggregation_for(word_pooling: str, reads_words: bool) -> str:
+    """Where the pipeline cuts words at spaces only (reads_words False), a name written against punctuation is one
+    word with it (`غزة.`): "average" mixes the punctuation's O into the name and often loses it, "first" keeps it
+    (with the punctuation in its span). So "first" there, whatever the pooling."""
+    return PIPELINE_AGGREGATION[word_pooling] if reads_words else "first"
 
 
 def _character_class(member: Callable[[str], bool]) -> str:
@@ -189,13 +197,14 @@ def export_card(checkpoint: Path, info, layer: str, out_dir: Path, reads_words: 
     from models.labels import types_of
 
     settings = info.settings
-    aggregation = PIPELINE_AGGREGATION[settings.word_pooling]
+    aggregation = aggregation_for(settings.word_pooling, reads_words)
     name = info.provenance.get("run") or Path(checkpoint).resolve().parent.name
     if not reads_words:
         grouping = (
             "The pipeline groups pieces into words by its own rule, not by the tokenizer's (this encoder's "
             "tokenizer has no continuing-subword prefix): a new word only after a space, so punctuation "
-            "written against a word is labelled with it (`غزة.`), and a lone `▁` piece is a word of its own."
+            "written against a word is labelled with it (`غزة.`: `first` keeps the name, where `average` would "
+            "often lose it to the punctuation), and a lone `▁` piece is a word of its own."
         )
     elif settings.normalisation != "none":
         grouping = (
@@ -231,7 +240,8 @@ def export_card(checkpoint: Path, info, layer: str, out_dir: Path, reads_words: 
             + (
                 "averages the pieces' probabilities where the Tagger averages their logits; "
                 if aggregation == "average"
-                else "labels a word by its first piece, as the Tagger; "
+                else "labels a word by its first piece"
+                + (", as the Tagger; " if settings.word_pooling == "first" else " (the Tagger averages its pieces); ")
             )
             + "each word takes its most probable label (the Tagger's default decoding picks the most probable "
             "well-formed IOB2 sequence).",
