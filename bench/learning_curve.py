@@ -114,34 +114,49 @@ def mean(values: list[float]) -> str:
 
 
 def plot(results: list[dict], path: Path) -> None:
+    """F1 against training tokens: per metric, a line through the rows' means (solid: equal steps, dashed: the
+    mix at its own epochs, both from the full row), and each seed as a faint dot."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     figure, axis = plt.subplots(figsize=(7, 4.5))
-    for key, label, marker in (
-        ("entities", "entities, ANERcorp-Events test", "o"),
-        ("events", "events, ANERcorp-Events test", "s"),
-        ("wiki_events", "events, AQMAR-Events test", "^"),
+    for key, label, marker, colour in (
+        ("entities", "entities, ANERcorp-Events test", "o", "tab:blue"),
+        ("events", "events, ANERcorp-Events test", "s", "tab:green"),
+        ("wiki_events", "events, AQMAR-Events test", "^", "tab:purple"),
     ):
+        axis.scatter(
+            [result["tokens"] for result in results], [result[key] for result in results], color=colour, alpha=0.3, s=14
+        )
         for equal_steps, style in ((True, "-"), (False, "--")):
-            points = sorted(
-                (result["tokens"], result[key])
+            rows = {
+                result["row"]: result["tokens"]
                 for result in results
                 if result["equal_steps"] == equal_steps or result["row"] == FULL
+            }
+            if len(rows) < 2 and not equal_steps:
+                continue
+            points = sorted(
+                (tokens, statistics.mean(result[key] for result in results if result["row"] == row))
+                for row, tokens in rows.items()
             )
-            if points:
-                axis.plot(
-                    *zip(*points),
-                    style,
-                    marker=marker,
-                    alpha=0.8,
-                    label=f"{label}{'' if equal_steps else ' (own epochs)'}",
-                )
+            axis.plot(
+                *zip(*points),
+                style,
+                marker=marker,
+                color=colour,
+                label=f"{label}{'' if equal_steps else ', mix at its own epochs'}",
+            )
+    ticks = sorted({result["tokens"] for result in results})
     axis.set_xscale("log")
+    axis.xaxis.set_major_locator(FixedLocator(ticks))
+    axis.xaxis.set_minor_locator(NullLocator())
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value / 1000:.0f}k"))
     axis.set_xlabel("annotated training tokens (log scale)")
-    axis.set_ylabel("seqeval micro F1 (%)")
+    axis.set_ylabel("seqeval micro F1 (%); line: mean over seeds")
     axis.grid(True, which="both", alpha=0.3)
     axis.legend(fontsize=7)
     figure.tight_layout()
