@@ -1,7 +1,7 @@
 """Corpus tagging: `python -m models.corpus` in 1 process and under `accelerate launch` in 2 (gloo, this CPU), side
 by side in one run: documents/s and words/s of each, and the 2-process speed over the 1-process one.
 
-    python -m bench.corpus --checkpoint runs/e5-small-offline/model      # about 10 minutes on 2 cores
+    python -m bench.corpus --checkpoint runs/e5-small-offline/model      # about a minute on 2 cores
     python -m bench.corpus --checkpoint DIR --limit 40 --passes 1         # a smoke run
 
 Documents: the ANERcorp test sentences as raw text, every --sentences-per-document of them one document (about
