@@ -25,7 +25,7 @@ from test_distributed import free_port  # noqa: E402
 
 from models import Tagger  # noqa: E402 - after the skips: without the serve extra nothing here is collected
 from models.records import doc_record  # noqa: E402
-from models.serve import Limits, create_app, main  # noqa: E402
+from models.serve import Limits, create_app, listening_socket, main  # noqa: E402
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parents[1]
@@ -369,3 +369,15 @@ def test_user_errors_are_one_line_and_exit_2(tiny_run: Path, capsys):
     assert err.startswith("error: cannot listen on 127.0.0.1:") and err.count("\n") == 1
     assert main(["--checkpoint", str(tiny_run / "model"), "--port", "0", "--max-batch", "0"]) == 2
     assert "max_batch must be a positive integer" in capsys.readouterr().err
+
+
+def test_connections_to_the_service_send_without_waiting_for_acks():
+    """Nagle's algorithm on the served socket held each response back until the client's delayed ACK (45 ms)."""
+    import socket
+
+    with listening_socket("127.0.0.1", 0) as listener:
+        listener.listen()
+        with socket.create_connection(listener.getsockname()[:2]):
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), "TCP_NODELAY is not set"
