@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from models.errors import ERROR_PREFIX, USER_ERROR_STATUS, UserError
 
@@ -21,6 +22,7 @@ ROOT = Path(__file__).parents[1]
 OUT = ROOT / "runs" / "bench"
 DEFAULT_CHECKPOINT = ROOT / "runs" / "e5-small-offline" / "model"  # what `make demo` trains
 RESULT_PREFIX = "RESULT "
+T = TypeVar("T")
 
 
 def peak_rss_mb() -> float:
@@ -123,15 +125,15 @@ def timed(function: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def interleaved_passes(timers: dict[str, Callable[[], float]], passes: int) -> dict[str, list[float]]:
-    """The seconds of `passes` passes of each row, taken in rounds: every row once per round (timers[row]() runs
-    one pass and returns its seconds), in reverse order every other round. A loaded minute on a shared machine then
-    falls on all rows alike, and no row always runs first or right after another."""
-    seconds: dict[str, list[float]] = {row: [] for row in timers}
+def interleaved_passes(passes_of: dict[str, Callable[[], T]], passes: int) -> dict[str, list[T]]:
+    """What `passes` passes of each row returned (passes_of[row]() runs one: its seconds, or its measurements),
+    taken in rounds: every row once per round, in reverse order every other round. A loaded minute on a shared
+    machine then falls on all rows alike, and no row always runs first or right after another."""
+    results: dict[str, list[T]] = {row: [] for row in passes_of}
     for index in range(passes):
-        for row in list(timers) if index % 2 == 0 else list(timers)[::-1]:
-            seconds[row].append(timers[row]())
-    return seconds
+        for row in list(passes_of) if index % 2 == 0 else list(passes_of)[::-1]:
+            results[row].append(passes_of[row]())
+    return results
 
 
 def speed_ratios(seconds: dict[str, list[float]], row: str, baseline: str) -> list[float]:

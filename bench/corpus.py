@@ -16,6 +16,7 @@ the same cores.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import socket
@@ -26,7 +27,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import DEFAULT_CHECKPOINT, ROOT, check_checkpoint, command_line, machine, markdown_table, write_result
+from bench.common import (
+    DEFAULT_CHECKPOINT,
+    ROOT,
+    check_checkpoint,
+    command_line,
+    interleaved_passes,
+    load_average,
+    machine,
+    markdown_table,
+    write_result,
+)
 
 ROWS = {"1 process": 1, "2 processes": 2}
 
@@ -108,24 +119,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     checkpoint = check_checkpoint(args.checkpoint)
     command = command_line("bench.corpus", argv)
-    load_before = os.getloadavg()
-    passes: dict[str, list[dict]] = {row: [] for row in ROWS}
+    load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="bench-corpus-") as temporary:
         work = Path(temporary)
         documents, words = write_documents(work / "documents.jsonl", args.sentences_per_document, args.limit)
-        for index in range(args.passes):
-            order = list(ROWS) if index % 2 == 0 else list(ROWS)[::-1]
-            for row in order:
-                passes[row].append(
-                    run_pass(
-                        ROWS[row],
-                        checkpoint,
-                        work / "documents.jsonl",
-                        work / f"{row}-{index}",
-                        ["--precision", args.precision],
-                    )
+        outputs = itertools.count()  # each pass writes into a fresh folder
+        passes = interleaved_passes(
+            {
+                row: lambda launch=launch: run_pass(
+                    launch,
+                    checkpoint,
+                    work / "documents.jsonl",
+                    work / f"pass-{next(outputs)}",
+                    ["--precision", args.precision],
                 )
-    load_after = os.getloadavg()
+                for row, launch in ROWS.items()
+            },
+            args.passes,
+        )
+    load_after = load_average()
     speed = {row: [result["documents_per_second"] for result in results] for row, results in passes.items()}
     ratios = [two / one for one, two in zip(speed["1 process"], speed["2 processes"])]
     rows = []
@@ -158,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             f"2 processes / 1 process: {statistics.median(ratios):.2f}x (median; "
             f"{min(ratios):.2f}-{max(ratios):.2f} over the pairs of passes). Documents/s and words/s from each pass's "
             "summary.json: from when every process has loaded the model to the last commit.",
-            f"Load average {load_before[0]:.2f} before, {load_after[0]:.2f} after. Machine: {machine()}.",
+            f"Load average {load_before:.2f} before, {load_after:.2f} after. Machine: {machine()}.",
         ]
     )
     print(text)

@@ -28,7 +28,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import DEFAULT_CHECKPOINT, ROOT, check_checkpoint, command_line, machine, markdown_table, write_result
+from bench.common import (
+    DEFAULT_CHECKPOINT,
+    ROOT,
+    check_checkpoint,
+    command_line,
+    load_average,
+    machine,
+    markdown_table,
+    write_result,
+)
 
 CONCURRENCY = (1, 8, 32)
 ROWS = {
@@ -178,7 +187,9 @@ async def load(
     }
 
 
-def report(results: dict, memory: dict, args, checkpoint: Path, texts: int, command: str, load_average) -> str:
+def report(
+    results: dict, memory: dict, args, checkpoint: Path, texts: int, command: str, load: tuple[float, float]
+) -> str:
     rows = []
     for concurrency in args.concurrency:
         base = results[concurrency][BASELINE]
@@ -233,7 +244,7 @@ def report(results: dict, memory: dict, args, checkpoint: Path, texts: int, comm
             "Rows: " + "; ".join(f"*{name}*: {what}" for name, what in ROWS.items()) + ". "
             f"The service: --max-batch {args.max_batch}, --max-wait-ms {args.max_wait_ms:g}, "
             f"precision {args.precision}.",
-            f"Load average {load_average[0][0]:.2f} before, {load_average[1][0]:.2f} after. Machine: {machine()}.",
+            f"Load average {load[0]:.2f} before, {load[1]:.2f} after. Machine: {machine()}.",
         ]
     )
 
@@ -332,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for server in servers.values():
                 server.wait()
-            load_before = os.getloadavg()
+            load_before = load_average()
             for server in servers.values():  # warm-up: first-call allocations are not what is measured
                 asyncio.run(load(server.base, texts, max(args.concurrency), requests=4 * max(args.concurrency)))
             results = {}
@@ -360,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
                     "requests": result["requests"],
                     "errors": result["errors"],
                 }
-            load_after = os.getloadavg()
+            load_after = load_average()
         finally:
             for server in servers.values():
                 server.stop()
