@@ -15,7 +15,7 @@ ARGS ?=
 TORCH := torch==2.13.0
 TORCH_SOURCE := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,$(if $(shell command -v nvidia-smi),,--index-url https://download.pytorch.org/whl/cpu))
 
-.PHONY: help setup demo train eval tag serve test test-fast lint bench bench-f1 learning-curve gpu-check clean
+.PHONY: help setup demo train eval tag serve test test-fast lint bench bench-f1 learning-curve argument-refit gpu-check clean
 
 help:
 	@echo "make demo   set up, fine-tune e5-small offline on ANERcorp (CPU), evaluate, tag the seed news"
@@ -29,6 +29,7 @@ help:
 	@echo "make bench  speed against the Hugging Face baselines: inference, argument head, long documents, training, serving, corpus (about 55 min on 2 cores)"
 	@echo "make bench-f1  3 epochs of ours and of the plain run_ner.py way: speed and F1 (about 40 min)"
 	@echo "make learning-curve  F1 against annotated text: 5 training runs per seed, 2 seeds (about 3 h on 2 cores)"
+	@echo "make argument-refit  the argument head refitted on CHECKPOINT's frozen features: is the head or the encoder the limit? (about 15 min)"
 	@echo "make gpu-check on a GPU: an AraBERT-shaped model's speed and memory, the offline default's F1 (under 8 min)"
 
 setup: $(VENV)/.installed
@@ -87,6 +88,9 @@ bench-f1: setup
 
 learning-curve: setup
 	$(PY) -m bench.learning_curve
+
+argument-refit: setup
+	$(PY) -m bench.argument_refit --checkpoint $(CHECKPOINT)
 
 # One Markdown table for the first GPU (bench/gpu_check.py); ARGS=--tiny checks the mechanics on a CPU.
 gpu-check: setup

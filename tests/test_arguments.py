@@ -334,3 +334,29 @@ def test_the_argument_benchmark_times_both_rows_interleaved(
     assert (
         len(timed["with arguments"]) == len(timed["without"]) == 2 and len(saved["results"]["sentences"]["ratios"]) == 2
     )
+
+
+@pytest.mark.slow
+def test_the_refit_benchmark_reads_the_features_the_tagger_scores(argument_run, tiny_data_root, tmp_path, monkeypatch):
+    """bench.argument_refit pools the frozen word vectors itself; with the checkpoint's head it must link exactly
+    as the Tagger does with gold mentions, or its refitted rows would compare against the wrong baseline."""
+    from bench.argument_refit import build_linker, frozen_features, main, predicted
+
+    monkeypatch.setenv("ARABIC_NEWS_DATA", str(tiny_data_root))
+    tagger = Tagger.load(argument_run, precision="fp32")
+    sentences = [s for s in load_split("anercorp-events:test", tiny_data_root) if s.arguments is not None]
+    gold_mentions = [{layer: chunks(list(s.tags[layer])) for layer in ("events", "entities")} for s in sentences]
+    linked = tagger.predict_words([list(s.words) for s in sentences], mentions=gold_mentions)
+    own = build_linker(tagger, 0, dropout=0.1)
+    own.head.load_state_dict(tagger.argument_head.state_dict())
+    features = frozen_features(tagger, sentences)
+    found = predicted(own, features, list(tagger.roles))
+    expected = [tuple(sorted(tags.arguments)) for tags in linked]
+    # informative only if the head links some pairs and not all of them
+    assert 0 < sum(map(len, expected)) < sum(len(sentence.pairs) for sentence in features)
+    assert [tuple(sorted(arguments)) for arguments in found] == expected
+    assert (
+        main(["--checkpoint", str(argument_run), "--epochs", "1", "--context", "0", "1", "--out", str(tmp_path)]) == 0
+    )
+    saved = json.loads((tmp_path / "argument-refit.json").read_text(encoding="utf-8"))
+    assert {"checkpoint", "refitted head, 0 context layers", "refitted head, 1 context layer"} <= saved.keys()
