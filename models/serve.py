@@ -329,7 +329,9 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), checkpoint: str | None
         except Exception as err:  # logged by the worker; this request alone fails
             return JSON({"error": f"tagging failed: {type(err).__name__}: {err}"}, status_code=500)
         records = [doc_record(doc, layers, arguments) for doc in docs]
-        return records[0] if single else {"results": records}
+        # a Response as is: FastAPI would otherwise walk the records through jsonable_encoder first, which copies
+        # every value of plain JSON types once more
+        return JSON(records[0] if single else {"results": records})
 
     @app.get("/health")
     async def health():
