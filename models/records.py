@@ -10,7 +10,6 @@ checkpoint with roles only; "id" where the document has one (the service's recor
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # type hints only: `python -m models --help` imports this module and must not load torch
@@ -20,7 +19,9 @@ if TYPE_CHECKING:  # type hints only: `python -m models --help` imports this mod
 
 def span_record(span: Span) -> dict:
     """A span as JSON: label, start, end (character offsets into the document's text), text, score."""
-    return {key: value for key, value in asdict(span).items() if key != "layer"}
+    # spelled out rather than dataclasses.asdict, which deep-copies every field: the service builds these on its
+    # event loop, for every span of every response
+    return {"label": span.label, "start": span.start, "end": span.end, "text": span.text, "score": span.score}
 
 
 def doc_record(doc: Doc, layers: list[str], arguments: bool = False) -> dict:

@@ -11,10 +11,13 @@ Records are models/records.py's, the JSONL of `python -m models` without the id.
 {"error": message, "field": the offending field}: 413 for a text over --max-chars or more than --max-texts
 texts, 422 for a body that is not JSON or a field of the wrong type.
 
-Requests in flight together are tagged together: one worker thread owns the Tagger and takes every request
-waiting in its queue, up to --max-batch texts or until --max-wait-ms after the first, into one Tagger.tag call.
-A busy tagger lets the queue fill meanwhile, so throughput grows with concurrency instead of each request
-running alone.
+Requests in flight together are tagged together: a worker thread takes every request waiting in the queue, up
+to --max-batch texts or until --max-wait-ms after the first, into one Tagger.tag call. A busy tagger lets the
+queue fill meanwhile, so throughput grows with concurrency instead of each request running alone. On a CPU,
+--workers such threads (default 2) tag batches side by side, torch's threads split among them: a batch of
+served requests mixes sentence lengths and is cut into small forward passes, which two threads of torch
+share out poorly, while two passes of one thread each keep both cores busy, one of them also while the other
+decodes its batch or waits for the next.
 """
 
 # no `from __future__ import annotations`: FastAPI reads the endpoints' annotations (Request) as objects
@@ -28,7 +31,7 @@ import sys
 import threading
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from models.labels import types_of
@@ -45,9 +48,10 @@ class Limits:
     max_chars: int = 100_000  # characters per text: the Tagger tags this much in full (tests/test_bad_input.py)
     max_batch: int = 32  # texts per Tagger.tag call, from however many requests
     max_wait_ms: float = 5.0  # how long the first request of a batch waits for others
+    workers: int = 1  # threads tagging batches at once, each with its own share of torch's threads
 
     def __post_init__(self):
-        for name in ("max_texts", "max_chars", "max_batch"):
+        for name in ("max_texts", "max_chars", "max_batch", "workers"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -136,18 +140,25 @@ class Counters:
 
 
 class Batcher:
-    """Owns the Tagger: one thread takes the jobs waiting in the queue and tags their texts in one call.
-    Torch runs its own threads inside that call; one caller at a time keeps the model's memory to one batch."""
+    """Owns the Tagger: each of `workers` threads takes the jobs waiting in the queue and tags their texts in one
+    call, on its own replica of the Tagger (one model, a tokenizer each). Torch runs its own threads inside that
+    call; the model's memory holds at most one batch per worker."""
 
-    def __init__(self, tagger: Tagger, max_batch: int, max_wait_s: float):
-        self.tagger, self.max_batch, self.max_wait_s = tagger, max_batch, max_wait_s
+    def __init__(self, tagger: Tagger, max_batch: int, max_wait_s: float, workers: int = 1):
+        self.max_batch, self.max_wait_s = max_batch, max_wait_s
         self.counters = Counters()
+        self._counting = threading.Lock()  # the workers count into one Counters
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="tagger", daemon=True)
-        self._thread.start()
+        taggers = [tagger] + [tagger.replica() for _ in range(workers - 1)]
+        self._threads = [
+            threading.Thread(target=self._run, args=(own,), name=f"tagger-{index}", daemon=True)
+            for index, own in enumerate(taggers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return all(thread.is_alive() for thread in self._threads)
 
     async def tag(self, texts: list[str]) -> list[Doc]:
         loop = asyncio.get_running_loop()
@@ -156,10 +167,12 @@ class Batcher:
         return await job.future
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
+        for _ in self._threads:  # one stop per worker
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
 
-    def _run(self) -> None:
+    def _run(self, tagger: Tagger) -> None:
         closing = False
         while not closing:
             first = self._queue.get()
@@ -177,27 +190,30 @@ class Batcher:
                     break
                 jobs.append(job)
                 count += len(job.texts)
-            self._tag(jobs)
+            self._tag(tagger, jobs)
 
-    def _tag(self, jobs: list[_Job]) -> None:
+    def _tag(self, tagger: Tagger, jobs: list[_Job]) -> None:
         texts = [text for job in jobs for text in job.texts]
-        self.counters.batches += 1
-        self.counters.largest_batch = max(self.counters.largest_batch, len(texts))
+        with self._counting:
+            self.counters.batches += 1
+            self.counters.largest_batch = max(self.counters.largest_batch, len(texts))
         try:
-            docs = self.tagger.tag(texts)
+            docs = tagger.tag(texts)
         except Exception as err:  # the failure goes back to the request that caused it
             if len(jobs) > 1:  # find the request at fault: the others must not fail with it
                 for job in jobs:
-                    self._tag([job])
+                    self._tag(tagger, [job])
                 return
             log.exception("tagging failed on a request of %d texts", len(texts))
-            self.counters.failed += 1
+            with self._counting:
+                self.counters.failed += 1
             _deliver(jobs[0], None, err)
             return
+        with self._counting:
+            self.counters.requests += len(jobs)
+            self.counters.texts += len(texts)
         begin = 0
         for job in jobs:
-            self.counters.requests += 1
-            self.counters.texts += len(job.texts)
             _deliver(job, docs[begin : begin + len(job.texts)], None)
             begin += len(job.texts)
 
@@ -250,7 +266,7 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), checkpoint: str | None
         def render(self, content) -> bytes:
             return json_bytes(content)
 
-    batcher = Batcher(tagger, limits.max_batch, limits.max_wait_ms / 1000)
+    batcher = Batcher(tagger, limits.max_batch, limits.max_wait_ms / 1000, limits.workers)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -273,6 +289,7 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), checkpoint: str | None
             "max_chars": limits.max_chars,
             "max_batch": limits.max_batch,
             "max_wait_ms": limits.max_wait_ms,
+            "workers": limits.workers,
         },
     }
 
@@ -329,12 +346,14 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), checkpoint: str | None
         except Exception as err:  # logged by the worker; this request alone fails
             return JSON({"error": f"tagging failed: {type(err).__name__}: {err}"}, status_code=500)
         records = [doc_record(doc, layers, arguments) for doc in docs]
-        return records[0] if single else {"results": records}
+        # a Response as is: FastAPI would otherwise walk the records through jsonable_encoder first, which copies
+        # every value of plain JSON types once more
+        return JSON(records[0] if single else {"results": records})
 
     @app.get("/health")
     async def health():
         if not batcher.alive():
-            return JSON({"status": "the tagger thread has stopped"}, status_code=503)
+            return JSON({"status": "a tagger thread has stopped"}, status_code=503)
         return {"status": "ok"}
 
     @app.get("/info")
@@ -352,6 +371,28 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), checkpoint: str | None
         }
 
     return app
+
+
+def default_workers(tagger: Tagger) -> int:
+    """Two workers on a CPU of two cores or more; one on a GPU, where passes queue on the device anyway."""
+    import torch
+
+    return 2 if tagger.device.type == "cpu" and torch.get_num_threads() >= 2 else 1
+
+
+def share_threads(tagger: Tagger, workers: int) -> None:
+    """Torch's CPU threads split among the workers, so that their passes side by side do not oversubscribe the
+    cores (threads of a pass that wait for a descheduled one stall it whole)."""
+    import torch
+
+    if tagger.device.type == "cpu" and workers > 1:
+        torch.set_num_threads(max(1, torch.get_num_threads() // workers))
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -397,6 +438,13 @@ def main(argv: list[str] | None = None) -> int:
         default=defaults.max_wait_ms,
         help=f"how long a request waits for others to share its batch (default {defaults.max_wait_ms:g})",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="threads tagging batches side by side, torch's CPU threads split among them "
+        "(default: 2 on a CPU with 2 cores or more, else 1)",
+    )
     parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="as `python -m models` (default auto)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda where there is one)")
     parser.add_argument(
@@ -413,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        limits = Limits(args.max_texts, args.max_chars, args.max_batch, args.max_wait_ms)
+        limits = Limits(args.max_texts, args.max_chars, args.max_batch, args.max_wait_ms, args.workers or 1)
         # bound before the model loads, so a port in use fails at once rather than after the load
         listener = listening_socket(args.host, args.port)
     except OSError as err:
@@ -429,10 +477,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:  # CheckpointError, a bad precision for the device
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.workers is None:
+        limits = replace(limits, workers=default_workers(tagger))
+    share_threads(tagger, limits.workers)
     app = create_app(tagger, limits, checkpoint=str(args.checkpoint))
     host, port = listener.getsockname()[:2]
     print(
-        f"serving {args.checkpoint} on http://{host}:{port} ({tagger.precision}, {tagger.device})",
+        f"serving {args.checkpoint} on http://{host}:{port} ({tagger.precision}, {tagger.device}, "
+        f"workers {limits.workers} of {torch_threads()} threads each)",
         file=sys.stderr,
         flush=True,
     )

@@ -174,6 +174,14 @@ class Tagger:
         self.precision = precision
         return self
 
+    def replica(self) -> Tagger:
+        """This tagger for another thread to tag with at the same time: the same model and heads (shared, not
+        copied), its own tokenizer, since a fast tokenizer called from two threads at once fails ("Already
+        borrowed")."""
+        twin = copy.copy(self)
+        twin.encoder = copy.deepcopy(self.encoder)
+        return twin
+
     def __call__(self, text: str) -> Doc:
         if not isinstance(text, str):
             hint = " (Tagger.tag takes a list of texts)" if isinstance(text, (list, tuple)) else ""

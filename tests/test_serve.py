@@ -381,3 +381,27 @@ def test_connections_to_the_service_send_without_waiting_for_acks():
             accepted, _ = listener.accept()
             with accepted:
                 assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), "TCP_NODELAY is not set"
+
+
+class NamesThreads(FailsOn):
+    """The tiny tagger, recording which thread made each call (the replicas share the list)."""
+
+    def tag(self, texts):
+        self.calls.append([threading.current_thread().name, *texts])
+        return Tagger.tag(self, texts)
+
+
+def test_two_workers_tag_side_by_side_with_the_same_records(tagger: Tagger):
+    """Two worker threads, each on its own replica of the Tagger (one model, a tokenizer each): every request gets
+    its own records back, and both workers tag (a shared fast tokenizer would fail with "Already borrowed")."""
+    counting = NamesThreads(tagger)
+    payloads = [{"text": f"{TEXTS[index % len(TEXTS)]} {index}"} for index in range(60)]
+    with Serving(create_app(counting, Limits(max_batch=4, max_wait_ms=1, workers=2))) as base:
+        responses = asyncio.run(many(base, payloads))
+        info = httpx.get(f"{base}/info").json()
+    assert [response.status_code for response in responses] == [200] * len(payloads)
+    for payload, response in zip(payloads, responses):
+        assert same_spans(response.json(), expected(tagger, [payload["text"]])[0])
+    assert info["limits"]["workers"] == 2 and info["served"]["requests"] == len(payloads)
+    assert sorted(text for call in counting.calls for text in call[1:]) == sorted(p["text"] for p in payloads)
+    assert {call[0] for call in counting.calls} == {"tagger-0", "tagger-1"}
