@@ -461,7 +461,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        limits = Limits(args.max_texts, args.max_chars, args.max_batch, args.max_wait_ms, args.workers or 1)
+        limits = Limits(
+            args.max_texts,
+            args.max_chars,
+            args.max_batch,
+            args.max_wait_ms,
+            1 if args.workers is None else args.workers,
+        )
         # bound before the model loads, so a port in use fails at once rather than after the load
         listener = listening_socket(args.host, args.port)
     except OSError as err:

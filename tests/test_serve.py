@@ -369,6 +369,8 @@ def test_user_errors_are_one_line_and_exit_2(tiny_run: Path, capsys):
     assert err.startswith("error: cannot listen on 127.0.0.1:") and err.count("\n") == 1
     assert main(["--checkpoint", str(tiny_run / "model"), "--port", "0", "--max-batch", "0"]) == 2
     assert "max_batch must be a positive integer" in capsys.readouterr().err
+    assert main(["--checkpoint", str(tiny_run / "model"), "--port", "0", "--workers", "0"]) == 2
+    assert "workers must be a positive integer" in capsys.readouterr().err
 
 
 def test_connections_to_the_service_send_without_waiting_for_acks():
