@@ -34,14 +34,37 @@ class Sentence:
     gold: tuple  # its gold WordArguments
 
 
-def frozen_features(tagger, sentences) -> list[Sentence]:
-    """Run the checkpoint over the sentences with their gold mentions and keep what its argument head reads."""
+def frozen_features(tagger, sentences, encoder_layer: int | None = None) -> list[Sentence]:
+    """Run the checkpoint over the sentences with their gold mentions and keep what its argument head reads:
+    the encoder's last layer, or the output of its layer `encoder_layer` (1 is the first)."""
     import numpy as np
     import torch
 
     from models.arguments import ENTITY_LAYER, NO_ROLE, TRIGGER_LAYER, candidate_pairs
     from models.labels import types_of
+    from models.modeling import HIDDEN_KEY
     from models.spans import chunks
+
+    hooks = []
+    if encoder_layer is not None:  # the Tagger pools whatever the model returns as its hidden output
+        kept = {}
+
+        def ask_for_every_layer(module, args, kwargs):
+            return args, {**kwargs, "output_hidden_states": True}
+
+        def keep_layer(module, args, output):
+            kept["hidden"] = output.hidden_states[encoder_layer]
+
+        def return_layer(module, args, output):
+            output[HIDDEN_KEY] = kept.pop("hidden")
+            return output
+
+        encoder = tagger.model.encoder
+        hooks = [
+            encoder.register_forward_pre_hook(ask_for_every_layer, with_kwargs=True),
+            encoder.register_forward_hook(keep_layer),
+            tagger.model.register_forward_hook(return_layer),
+        ]
 
     captured = {}
     score_pairs = tagger._arguments
@@ -52,8 +75,12 @@ def frozen_features(tagger, sentences) -> list[Sentence]:
 
     tagger._arguments = capture  # this instance only: the features are what the Tagger itself computes
     mentions = [{layer: chunks(list(s.tags[layer])) for layer in (TRIGGER_LAYER, ENTITY_LAYER)} for s in sentences]
-    tagger.predict_words([list(s.words) for s in sentences], [s.document for s in sentences], mentions=mentions)
-    del tagger._arguments
+    try:
+        tagger.predict_words([list(s.words) for s in sentences], [s.document for s in sentences], mentions=mentions)
+    finally:
+        del tagger._arguments
+        for hook in hooks:
+            hook.remove()
     subtypes, entity_types = types_of(tagger.layers[TRIGGER_LAYER]), types_of(tagger.layers[ENTITY_LAYER])
     roles = [NO_ROLE, *tagger.roles]
     offsets, features = captured["offsets"], []
@@ -210,6 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--context", type=int, nargs="*", default=[0, 1], help="context layers of each refitted row (default: 0 1)"
     )
+    parser.add_argument(
+        "--encoder-layer",
+        type=int,
+        default=None,
+        help="refit on the output of this encoder layer (1 is the first; default: the last, which the head reads)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", type=Path, default=None, help="folder of the result files (default runs/bench)")
     args = parser.parse_args(argv)
@@ -222,19 +255,26 @@ def main(argv: list[str] | None = None) -> int:
     tagger = Tagger.load(checkpoint, device="cpu", precision="fp32")
     if tagger.argument_head is None:
         raise UserError(f"{checkpoint} has no argument head (tagger.json has no roles)")
+    depth = tagger.model.encoder.config.num_hidden_layers
+    if args.encoder_layer is not None and not 1 <= args.encoder_layer <= depth:
+        raise UserError(
+            f"--encoder-layer must be between 1 and {depth} (the encoder's layers), got {args.encoder_layer}"
+        )
     root = data_root()
     features = {}
     for split in SPLITS:
         annotated = [s for s in load_split(f"{args.data}:{split}", root) if s.arguments is not None]
         if not annotated:
             raise UserError(f"{args.data}:{split} has no sentences with arguments")
-        features[split] = frozen_features(tagger, annotated)
+        features[split] = frozen_features(tagger, annotated, args.encoder_layer)
     roles = list(tagger.roles)
-    own = build_linker(tagger, 0, dropout=0.1)
-    own.head.load_state_dict(tagger.argument_head.state_dict())
-    rows = [["the checkpoint's head (trained jointly)", "", *scores(own, features["dev"], roles)]]
-    rows[0].extend(scores(own, features["test"], roles))
-    results = {"checkpoint": {"dev": rows[0][2:4], "test": rows[0][4:6]}}
+    rows, results = [], {}
+    if args.encoder_layer in (None, depth):  # the checkpoint's head reads the last layer only
+        own = build_linker(tagger, 0, dropout=0.1)
+        own.head.load_state_dict(tagger.argument_head.state_dict())
+        rows.append(["the checkpoint's head (trained jointly)", "", *scores(own, features["dev"], roles)])
+        rows[0].extend(scores(own, features["test"], roles))
+        results["checkpoint"] = {"dev": rows[0][2:4], "test": rows[0][4:6]}
     for layers in args.context:
         name = f"refitted head, {layers} context layer{'s' * (layers != 1)}"
         learning_rate = 1e-3 if layers == 0 else 3e-4  # a transformer layer trained from scratch wants a smaller one
@@ -249,8 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         right={1, 2, 3, 4, 5},
     )
     text = (
-        f"Arguments with gold mentions, {args.data}: labelled F1 and identification, on the frozen features of "
-        f"{checkpoint} (gold arguments: {counts}; {args.epochs} epochs per refit, seed {args.seed}).\n\n"
+        f"Arguments with gold mentions, {args.data}: labelled F1 and identification, on the frozen features "
+        f"(encoder layer {args.encoder_layer or depth} of {depth}) of {checkpoint} (gold arguments: {counts}; "
+        f"{args.epochs} epochs per refit, seed {args.seed}).\n\n"
         f"{table}\n\nMachine: {machine()}\nCommand: {command_line('bench.argument_refit', argv)}"
     )
     print(text)

@@ -355,6 +355,12 @@ def test_the_refit_benchmark_reads_the_features_the_tagger_scores(argument_run, 
     # informative only if the head links some pairs and not all of them
     assert 0 < sum(map(len, expected)) < sum(len(sentence.pairs) for sentence in features)
     assert [tuple(sorted(arguments)) for arguments in found] == expected
+    # --encoder-layer: the last layer asked for by number is what the head reads; an earlier one is not
+    depth = tagger.model.encoder.config.num_hidden_layers
+    last, first = (frozen_features(tagger, sentences, layer) for layer in (depth, 1))
+    assert all(torch.allclose(a.vectors, b.vectors, atol=1e-5) for a, b in zip(features, last))
+    assert not torch.allclose(features[0].vectors, first[0].vectors, atol=1e-3)
+    assert frozen_features(tagger, sentences)[0].vectors.equal(features[0].vectors)  # the hooks are gone
     assert (
         main(["--checkpoint", str(argument_run), "--epochs", "1", "--context", "0", "1", "--out", str(tmp_path)]) == 0
     )
