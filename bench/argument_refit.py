@@ -26,7 +26,7 @@ BATCH = 16  # sentences per step
 
 
 @dataclass
-class Sentence:
+class FrozenSentence:
     vectors: object  # (words, hidden) float tensor: each word's pieces' mean hidden state
     counts: object  # (words,) pieces per word: spans pool pieces, as the Tagger does
     pairs: list  # candidate_pairs of its gold mentions
@@ -34,7 +34,7 @@ class Sentence:
     gold: tuple  # its gold WordArguments
 
 
-def frozen_features(tagger, sentences, encoder_layer: int | None = None) -> list[Sentence]:
+def frozen_features(tagger, sentences, encoder_layer: int | None = None) -> list[FrozenSentence]:
     """Run the checkpoint over the sentences with their gold mentions and keep what its argument head reads:
     the encoder's last layer, or the output of its layer `encoder_layer` (1 is the first)."""
     import numpy as np
@@ -90,7 +90,7 @@ def frozen_features(tagger, sentences, encoder_layer: int | None = None) -> list
         pairs = candidate_pairs(mentions[index][TRIGGER_LAYER], mentions[index][ENTITY_LAYER], subtypes, entity_types)
         gold = {(argument.trigger, argument.entity): roles.index(argument.role) for argument in sentence.arguments}
         features.append(
-            Sentence(
+            FrozenSentence(
                 torch.from_numpy(captured["sums"][begin:end] / np.maximum(counts, 1)[:, None]),
                 torch.from_numpy(counts.copy()),
                 pairs,
@@ -106,7 +106,7 @@ def build_linker(tagger, context_layers: int, dropout: float):
     import torch
     from torch import nn
 
-    from models.arguments import ArgumentHead, gap
+    from models.arguments import ArgumentHead, gap, span_vectors
 
     size = tagger.argument_head.out.in_features
 
@@ -123,7 +123,7 @@ def build_linker(tagger, context_layers: int, dropout: float):
             )
             self.position = nn.Embedding(512, size)  # word order: the frozen vectors carry only the pieces'
 
-        def forward(self, batch: list[Sentence]) -> torch.Tensor:
+        def forward(self, batch: list[FrozenSentence]) -> torch.Tensor:
             """Logits (sentences, most pairs, 1 + roles); padded pairs are scored too and masked by the caller."""
             longest = max(len(s.counts) for s in batch)
             vectors = torch.zeros(len(batch), longest, size)
@@ -137,10 +137,7 @@ def build_linker(tagger, context_layers: int, dropout: float):
                 for layer in self.context:
                     words = layer(words, src_key_padding_mask=padding)
                 vectors = words
-            # span means weighted by pieces, from prefix sums: [first, end) -> (sum[end] - sum[first]) / pieces
-            weights = counts.clamp(min=1).unsqueeze(-1) * (counts > 0).unsqueeze(-1)
-            summed = torch.cat([torch.zeros(len(batch), 1, size), (vectors * weights).cumsum(1)], 1)
-            pieces = torch.cat([torch.zeros(len(batch), 1), weights[..., 0].cumsum(1)], 1)
+            weights = counts.unsqueeze(-1)
             most = max(len(s.pairs) for s in batch)
             bounds = torch.zeros(len(batch), most, 6, dtype=torch.long)  # trigger, entity, gap: [first, end)
             ids = torch.zeros(len(batch), most, 5, dtype=torch.long)
@@ -151,11 +148,9 @@ def build_linker(tagger, context_layers: int, dropout: float):
                     ids[row, column] = torch.tensor(feature_ids)
 
             def pooled(first: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
-                def at(positions, table):
-                    return table.gather(1, positions.unsqueeze(-1).expand(-1, -1, table.shape[-1]))
-
-                total = at(end, summed) - at(first, summed)
-                return total / (at(end, pieces.unsqueeze(-1)) - at(first, pieces.unsqueeze(-1))).clamp(min=1)
+                """The mean of the span's pieces, as the Tagger pools: the words' mean of vector x pieces over their
+                mean of pieces (an empty gap gives zeros)."""
+                return span_vectors(vectors * weights, first, end) / span_vectors(weights, first, end).clamp(min=1e-6)
 
             trigger, entity, between = (pooled(bounds[..., 2 * k], bounds[..., 2 * k + 1]) for k in range(3))
             return self.head.score(trigger, entity, between, ids)
@@ -163,7 +158,7 @@ def build_linker(tagger, context_layers: int, dropout: float):
     return Linker()
 
 
-def predicted(linker, sentences: list[Sentence], roles: list[str]) -> list[tuple]:
+def predicted(linker, sentences: list[FrozenSentence], roles: list[str]) -> list[tuple]:
     import torch
 
     from models.arguments import WordArgument
@@ -185,7 +180,7 @@ def predicted(linker, sentences: list[Sentence], roles: list[str]) -> list[tuple
     return found
 
 
-def scores(linker, sentences: list[Sentence], roles: list[str]) -> tuple[float, float]:
+def scores(linker, sentences: list[FrozenSentence], roles: list[str]) -> tuple[float, float]:
     from eval.arguments import argument_scores
 
     result = argument_scores([s.gold for s in sentences], predicted(linker, sentences, roles))

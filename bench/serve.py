@@ -250,7 +250,7 @@ def report(
             "",
             "Rows: " + "; ".join(f"*{name}*: {what}" for name, what in ROWS.items()) + ". "
             f"The service: --max-batch {args.max_batch}, --max-wait-ms {args.max_wait_ms:g}, "
-            f"--workers {args.workers or 'default'}, precision {args.precision}.",
+            f"--workers {args.workers if args.workers is not None else 'default'}, precision {args.precision}.",
             f"Load average {load[0]:.2f} before, {load[1]:.2f} after. Machine: {machine()}.",
         ]
     )
@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
                     str(args.max_wait_ms),
                     "--precision",
                     args.precision,
-                    *(["--workers", str(args.workers)] if args.workers else []),
+                    *(["--workers", str(args.workers)] if args.workers is not None else []),
                 ],
                 work / "serve.log",
             ),

@@ -373,26 +373,20 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), checkpoint: str | None
     return app
 
 
-def default_workers(tagger: Tagger) -> int:
-    """Two workers on a CPU of two cores or more; one on a GPU, where passes queue on the device anyway."""
+def plan_workers(tagger: Tagger, workers: int | None) -> tuple[int, int]:
+    """The workers to run and torch's CPU threads for each. By default two workers on a CPU of two cores or more,
+    one on a GPU, where passes queue on the device anyway. On a CPU the threads are split among the workers, so
+    that their passes side by side do not oversubscribe the cores (threads of a pass that wait for a descheduled
+    one stall it whole)."""
     import torch
 
-    return 2 if tagger.device.type == "cpu" and torch.get_num_threads() >= 2 else 1
-
-
-def share_threads(tagger: Tagger, workers: int) -> None:
-    """Torch's CPU threads split among the workers, so that their passes side by side do not oversubscribe the
-    cores (threads of a pass that wait for a descheduled one stall it whole)."""
-    import torch
-
-    if tagger.device.type == "cpu" and workers > 1:
-        torch.set_num_threads(max(1, torch.get_num_threads() // workers))
-
-
-def torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
+    threads, on_cpu = torch.get_num_threads(), tagger.device.type == "cpu"
+    if workers is None:
+        workers = 2 if on_cpu and threads >= 2 else 1
+    if on_cpu and workers > 1:
+        threads = max(1, threads // workers)
+        torch.set_num_threads(threads)
+    return workers, threads
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -483,14 +477,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:  # CheckpointError, a bad precision for the device
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if args.workers is None:
-        limits = replace(limits, workers=default_workers(tagger))
-    share_threads(tagger, limits.workers)
+    workers, threads = plan_workers(tagger, args.workers)
+    limits = replace(limits, workers=workers)
     app = create_app(tagger, limits, checkpoint=str(args.checkpoint))
     host, port = listener.getsockname()[:2]
     print(
         f"serving {args.checkpoint} on http://{host}:{port} ({tagger.precision}, {tagger.device}, "
-        f"workers {limits.workers} of {torch_threads()} threads each)",
+        f"workers {workers} of {threads} threads each)",
         file=sys.stderr,
         flush=True,
     )
