@@ -6,7 +6,8 @@ The checkpoint reads ANERcorp-Events train, dev and test once, with the gold tri
 keeps each word's pooled hidden state: what its argument head scores pairs from. On those frozen features it
 scores the checkpoint's own head, then trains fresh heads for as many epochs as asked and keeps each one's best
 dev epoch: the same architecture, and the same with transformer layers over the sentence's word vectors
-(`--context`), which give the head context of its own without moving the encoder that the tagging layers share.
+(`--context`), which give the head context of its own without moving the encoder that the tagging layers share,
+and with `--attention` the same plus what each of the encoder's attention heads links between the pair's spans.
 Every row is labelled F1 (identification in brackets) with gold mentions, on the same test sentences. If a
 refitted head does no better than the jointly trained one, more head is not the lever: the features are.
 """
@@ -32,6 +33,23 @@ class FrozenSentence:
     pairs: list  # candidate_pairs of its gold mentions
     labels: list[int]  # per pair: 0 (none) or 1 + the role's index
     gold: tuple  # its gold WordArguments
+    attention: object = None  # (pairs, 2 x layers x heads) float tensor with --attention: attention_features
+
+
+def linking_data(checkpoint: Path, data: str):
+    """The checkpoint's Tagger (fp32, on the CPU) and, per split of `data`, its sentences with arguments."""
+    from corpora.reader import data_root, load_split
+    from models import Tagger
+
+    tagger = Tagger.load(checkpoint, device="cpu", precision="fp32")
+    if tagger.argument_head is None:
+        raise UserError(f"{checkpoint} has no argument head (tagger.json has no roles)")
+    sentences = {}
+    for split in SPLITS:
+        sentences[split] = [s for s in load_split(f"{data}:{split}", data_root()) if s.arguments is not None]
+        if not sentences[split]:
+            raise UserError(f"{data}:{split} has no sentences with arguments")
+    return tagger, sentences
 
 
 def frozen_features(tagger, sentences, encoder_layer: int | None = None) -> list[FrozenSentence]:
@@ -101,8 +119,67 @@ def frozen_features(tagger, sentences, encoder_layer: int | None = None) -> list
     return features
 
 
-def build_linker(tagger, context_layers: int, dropout: float):
-    """The checkpoint's head architecture, optionally behind transformer layers over the sentence's words."""
+def attention_features(tagger, sentences, features: list[FrozenSentence]) -> int:
+    """Set each pair's attention features: per encoder layer and head, the attention the trigger's pieces pay to the
+    entity's (their mean over the trigger's pieces of the sum over the entity's) and back, on a log scale. Heads of
+    BERT-style encoders are known to track syntactic relations (a verb's subject, its object), which the pooled
+    span vectors may not carry. Each pair is read in the first window that holds both spans whole; returns how
+    many pairs no window holds (their features stay zero)."""
+    import torch
+
+    encoder = tagger.model.encoder
+    implementation = encoder.config._attn_implementation
+    encoder.set_attn_implementation("eager")  # sdpa computes attention without returning it
+    size = 2 * encoder.config.num_hidden_layers * encoder.config.num_attention_heads
+    unread = 0
+    try:
+        windows = tagger.encoder.encode([list(s.words) for s in sentences], [s.document for s in sentences])
+        for sentence_windows, frozen in zip(windows, features):
+            maps = []
+            for window in sentence_windows:
+                ids = torch.tensor([window.input_ids])
+                with torch.no_grad():
+                    attentions = encoder(input_ids=ids, attention_mask=torch.ones_like(ids), output_attentions=True)
+                maps.append(torch.stack(attentions.attentions, 0)[:, 0])  # layers, heads, pieces, pieces
+            rows = []
+            for trigger, entity, _ in frozen.pairs:
+                first, end = min(trigger[0], entity[0]), max(trigger[1], entity[1])
+                row = torch.zeros(size)
+                for window, attention in zip(sentence_windows, maps):
+                    if window.first_word <= first and end <= window.first_word + len(window.word_bounds) - 1:
+                        bounds = window.word_bounds
+                        t0, t1 = (bounds[word - window.first_word] for word in trigger[:2])
+                        e0, e1 = (bounds[word - window.first_word] for word in entity[:2])
+                        paid = [
+                            attention[:, :, t0:t1, e0:e1].sum(-1).mean(-1),
+                            attention[:, :, e0:e1, t0:t1].sum(-1).mean(-1),
+                        ]
+                        row = torch.log(torch.cat([mass.flatten() for mass in paid]) + 1e-4)
+                        break
+                else:
+                    unread += 1
+                rows.append(row)
+            frozen.attention = torch.stack(rows) if rows else None
+    finally:
+        encoder.set_attn_implementation(implementation)
+    return unread
+
+
+def standardise_attention(features: dict) -> None:
+    """Each attention feature to mean 0 and deviation 1 on train, so that no layer's scale dominates."""
+    import torch
+
+    train = torch.cat([s.attention for s in features["train"] if s.attention is not None])
+    mean, deviation = train.mean(0), train.std(0).clamp(min=1e-6)
+    for sentences in features.values():
+        for sentence in sentences:
+            if sentence.attention is not None:
+                sentence.attention = (sentence.attention - mean) / deviation
+
+
+def build_linker(tagger, context_layers: int, dropout: float, attention_size: int = 0):
+    """The checkpoint's head architecture, optionally behind transformer layers over the sentence's words, and
+    with attention_size: plus logits from the pairs' attention features (a small MLP of their own)."""
     import torch
     from torch import nn
 
@@ -122,6 +199,13 @@ def build_linker(tagger, context_layers: int, dropout: float):
                 for _ in range(context_layers)
             )
             self.position = nn.Embedding(512, size)  # word order: the frozen vectors carry only the pieces'
+            self.attention = (
+                nn.Sequential(
+                    nn.Dropout(dropout), nn.Linear(attention_size, 64), nn.GELU(), nn.Linear(64, 1 + len(tagger.roles))
+                )
+                if attention_size
+                else None
+            )
 
         def forward(self, batch: list[FrozenSentence]) -> torch.Tensor:
             """Logits (sentences, most pairs, 1 + roles); padded pairs are scored too and masked by the caller."""
@@ -153,7 +237,14 @@ def build_linker(tagger, context_layers: int, dropout: float):
                 return span_vectors(vectors * weights, first, end) / span_vectors(weights, first, end).clamp(min=1e-6)
 
             trigger, entity, between = (pooled(bounds[..., 2 * k], bounds[..., 2 * k + 1]) for k in range(3))
-            return self.head.score(trigger, entity, between, ids)
+            logits = self.head.score(trigger, entity, between, ids)
+            if self.attention is not None:
+                attention = torch.zeros(len(batch), most, self.attention[1].in_features)
+                for row, sentence in enumerate(batch):
+                    if sentence.pairs:
+                        attention[row, : len(sentence.pairs)] = sentence.attention
+                logits = logits + self.attention(attention)
+            return logits
 
     return Linker()
 
@@ -187,14 +278,16 @@ def scores(linker, sentences: list[FrozenSentence], roles: list[str]) -> tuple[f
     return round(100 * result["labelled"]["f1"], 2), round(100 * result["identification"]["f1"], 2)
 
 
-def refit(tagger, features: dict, context_layers: int, epochs: int, learning_rate: float, seed: int) -> dict:
+def refit(
+    tagger, features: dict, context_layers: int, epochs: int, learning_rate: float, seed: int, attention_size: int = 0
+) -> dict:
     """Train a fresh linker on the frozen train features; the test scores of its best dev epoch."""
     import torch
     from torch import nn
 
     torch.manual_seed(seed)
     shuffle = random.Random(seed)
-    linker = build_linker(tagger, context_layers, dropout=0.1)
+    linker = build_linker(tagger, context_layers, dropout=0.1, attention_size=attention_size)
     roles = list(tagger.roles)
     train = [s for s in features["train"] if s.pairs]
     steps = epochs * -(-len(train) // BATCH)
@@ -238,30 +331,24 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="refit on the output of this encoder layer (1 is the first; default: the last, which the head reads)",
     )
+    parser.add_argument(
+        "--attention",
+        action="store_true",
+        help="one more row: a fresh head plus the encoder's attention between each pair's spans (attention_features)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", type=Path, default=None, help="folder of the result files (default runs/bench)")
     args = parser.parse_args(argv)
     if args.epochs < 1 or any(layers < 0 for layers in args.context):
         raise UserError("--epochs must be at least 1 and --context layers at least 0")
     checkpoint = check_checkpoint(args.checkpoint)
-    from corpora.reader import data_root, load_split
-    from models import Tagger
-
-    tagger = Tagger.load(checkpoint, device="cpu", precision="fp32")
-    if tagger.argument_head is None:
-        raise UserError(f"{checkpoint} has no argument head (tagger.json has no roles)")
+    tagger, sentences = linking_data(checkpoint, args.data)
     depth = tagger.model.encoder.config.num_hidden_layers
     if args.encoder_layer is not None and not 1 <= args.encoder_layer <= depth:
         raise UserError(
             f"--encoder-layer must be between 1 and {depth} (the encoder's layers), got {args.encoder_layer}"
         )
-    root = data_root()
-    features = {}
-    for split in SPLITS:
-        annotated = [s for s in load_split(f"{args.data}:{split}", root) if s.arguments is not None]
-        if not annotated:
-            raise UserError(f"{args.data}:{split} has no sentences with arguments")
-        features[split] = frozen_features(tagger, annotated, args.encoder_layer)
+    features = {split: frozen_features(tagger, sentences[split], args.encoder_layer) for split in SPLITS}
     roles = list(tagger.roles)
     rows, results = [], {}
     if args.encoder_layer in (None, depth):  # the checkpoint's head reads the last layer only
@@ -277,6 +364,16 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = best
         rows.append([name, str(best["epoch"]), *best["dev"], *best["test"]])
         print(name, best, flush=True)
+    unread = None
+    if args.attention:
+        unread = {split: attention_features(tagger, sentences[split], features[split]) for split in SPLITS}
+        standardise_attention(features)
+        size = next(s.attention.shape[1] for s in features["train"] if s.attention is not None)
+        name = f"refitted head + attention maps ({size} per pair)"
+        best = refit(tagger, features, 0, args.epochs, 1e-3, args.seed, attention_size=size)
+        results["refitted head + attention maps"] = {**best, "pairs no window holds whole": unread}
+        rows.append([name, str(best["epoch"]), *best["dev"], *best["test"]])
+        print(name, best, flush=True)
     counts = {split: sum(len(s.gold) for s in features[split]) for split in SPLITS}
     table = markdown_table(
         ["head on frozen features", "best dev epoch", "dev F1", "(ident.)", "test F1", "(ident.)"],
@@ -286,8 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     text = (
         f"Arguments with gold mentions, {args.data}: labelled F1 and identification, on the frozen features "
         f"(encoder layer {args.encoder_layer or depth} of {depth}) of {checkpoint} (gold arguments: {counts}; "
-        f"{args.epochs} epochs per refit, seed {args.seed}).\n\n"
-        f"{table}\n\nMachine: {machine()}\nCommand: {command_line('bench.argument_refit', argv)}"
+        f"{args.epochs} epochs per refit, seed {args.seed})."
+        + (f" Pairs whose spans no window holds whole (no attention features): {unread}." if unread else "")
+        + f"\n\n{table}\n\nMachine: {machine()}\nCommand: {command_line('bench.argument_refit', argv)}"
     )
     print(text)
     write_result(

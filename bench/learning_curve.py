@@ -6,9 +6,10 @@ AQMAR-Events added, at the optimizer steps of the full run (and the mix once mor
 Each row is a real training run (about 20 min on 2 CPU cores): a benchmark, never a test. Runs land in
 runs/bench/learning-curve/<row>-s<seed>/; a finished one is reused, so an interrupted benchmark picks up where
 it stopped, and the table covers every finished run of the chosen rows, whichever invocation trained it.
-Every checkpoint is scored by `python -m eval` on ANERcorp-Events test (entities, events) and on
-AQMAR-Events test (events, out of domain). The table and the plot of F1 against training tokens go beside
-the runs: runs/bench/learning-curve/learning-curve.{md,json,png}.
+Every checkpoint is scored by `python -m eval` on ANERcorp-Events test (entities, events, and the argument
+linking with gold mentions when the config trains it) and on AQMAR-Events test (events, out of domain). The
+table and the plot of F1 against training tokens go beside the runs:
+runs/bench/learning-curve/learning-curve.{md,json,png}.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from bench.common import OUT, ROOT, command_line, markdown_table, write_result
 CONFIG = ROOT / "configs" / "e5-small-offline.yaml"
 RUNS = OUT / "learning-curve"
 NEWS = "anercorp-events"
+SCORED = ("entities", "events", "wiki_events", "arguments")  # what scores() gives, in the table's order
 WIKI = "aqmar-events"
 TESTS = (f"{NEWS}:test", f"{WIKI}:test")
 
@@ -90,7 +92,8 @@ def train(
 
 
 def scores(run: Path) -> dict[str, float]:
-    """F1 (%) of the checkpoint on both test splits, as `python -m eval` reports them."""
+    """F1 (%) of the checkpoint on both test splits, as `python -m eval` reports them; the arguments' is their
+    labelled F1 with gold mentions (the linking alone)."""
     reports = run / "eval"
     expected = [reports / f"eval-{test.replace(':', '-')}.json" for test in TESTS]
     if not all(path.is_file() for path in expected):
@@ -101,16 +104,22 @@ def scores(run: Path) -> dict[str, float]:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-    news, wiki = (json.loads(path.read_text(encoding="utf-8"))["layers"] for path in expected)
+    news, wiki = (json.loads(path.read_text(encoding="utf-8")) for path in expected)
+    linking = news.get("arguments")  # absent when the config trains no argument head
     return {
-        "entities": 100 * news["entities"]["micro_f1"],
-        "events": 100 * news["events"]["micro_f1"],
-        "wiki_events": 100 * wiki["events"]["micro_f1"],
+        "entities": 100 * news["layers"]["entities"]["micro_f1"],
+        "events": 100 * news["layers"]["events"]["micro_f1"],
+        "wiki_events": 100 * wiki["layers"]["events"]["micro_f1"],
+        "arguments": 100 * linking["gold_mentions"]["labelled"]["f1"] if linking else None,
     }
 
 
 def mean(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f}" if values else ""
+
+
+def row_train(result: dict) -> tuple[str, ...]:
+    return next(row.train for row in ROWS if row.name == result["row"])
 
 
 def plot(results: list[dict], path: Path) -> None:
@@ -127,20 +136,25 @@ def plot(results: list[dict], path: Path) -> None:
         ("entities", "entities, ANERcorp-Events test", "o", "tab:blue"),
         ("events", "events, ANERcorp-Events test", "s", "tab:green"),
         ("wiki_events", "events, AQMAR-Events test", "^", "tab:purple"),
+        ("arguments", "arguments, gold mentions, ANERcorp-Events test", "D", "tab:red"),
     ):
+        if any(result[key] is None for result in results):
+            continue
+        # only the news text has arguments: the mix rows add none, so they stay off the arguments' line
+        shown = [r for r in results if key != "arguments" or all(name.startswith(NEWS) for name in row_train(r))]
         axis.scatter(
-            [result["tokens"] for result in results], [result[key] for result in results], color=colour, alpha=0.3, s=14
+            [result["tokens"] for result in shown], [result[key] for result in shown], color=colour, alpha=0.3, s=14
         )
         for equal_steps, style in ((True, "-"), (False, "--")):
             rows = {
                 result["row"]: result["tokens"]
-                for result in results
+                for result in shown
                 if result["equal_steps"] == equal_steps or result["row"] == FULL
             }
             if len(rows) < 2 and not equal_steps:
                 continue
             points = sorted(
-                (tokens, statistics.mean(result[key] for result in results if result["row"] == row))
+                (tokens, statistics.mean(result[key] for result in shown if result["row"] == row))
                 for row, tokens in rows.items()
             )
             axis.plot(
@@ -156,7 +170,7 @@ def plot(results: list[dict], path: Path) -> None:
     axis.xaxis.set_minor_locator(NullLocator())
     axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value / 1000:.0f}k"))
     axis.set_xlabel("annotated training tokens (log scale)")
-    axis.set_ylabel("seqeval micro F1 (%); line: mean over seeds")
+    axis.set_ylabel("micro F1 (%); line: mean over seeds")
     axis.grid(True, which="both", alpha=0.3)
     axis.legend(fontsize=7)
     figure.tight_layout()
@@ -236,8 +250,9 @@ def main(argv: list[str] | None = None) -> int:
                 mean([r["entities"] for r in mine]),
                 mean([r["events"] for r in mine]),
                 mean([r["wiki_events"] for r in mine]),
+                mean([r["arguments"] for r in mine if r["arguments"] is not None]),
                 seeds,
-                " / ".join(f"{r['entities']:.2f}, {r['events']:.2f}, {r['wiki_events']:.2f}" for r in mine),
+                " / ".join(", ".join(f"{r[key]:.2f}" for key in SCORED if r[key] is not None) for r in mine),
             ]
         )
     headers = [
@@ -248,17 +263,18 @@ def main(argv: list[str] | None = None) -> int:
         "entities F1",
         "events F1",
         "AQMAR events F1",
+        "arguments F1, gold mentions",
         "seeds",
-        "per seed (entities, events, AQMAR events)",
+        "per seed (entities, events, AQMAR events, arguments)",
     ]
     text = "\n".join(
         [
             f"`{command_line('bench.learning_curve', argv)}`",
             "",
-            "Offline default; F1 on ANERcorp-Events test (entities, events) and AQMAR-Events test (events); "
-            "the mean over seeds, then each seed.",
+            "Offline default; F1 on ANERcorp-Events test (entities, events, arguments: labelled, with gold "
+            "mentions) and AQMAR-Events test (events); the mean over seeds, then each seed.",
             "",
-            markdown_table(headers, table_rows, right={1, 2, 3, 4, 5, 6}),
+            markdown_table(headers, table_rows, right={1, 2, 3, 4, 5, 6, 7}),
         ]
     )
     path = write_result(

@@ -366,3 +366,99 @@ def test_the_refit_benchmark_reads_the_features_the_tagger_scores(argument_run, 
     )
     saved = json.loads((tmp_path / "argument-refit.json").read_text(encoding="utf-8"))
     assert {"checkpoint", "refitted head, 0 context layers", "refitted head, 1 context layer"} <= saved.keys()
+
+
+@pytest.mark.slow
+def test_the_refit_benchmark_reads_attention_between_the_pairs_spans(
+    argument_run, tiny_data_root, tmp_path, monkeypatch
+):
+    """--attention: per pair, per layer and head, the share of attention the trigger's pieces pay to the entity's
+    and back; a pair whose spans no window holds whole is counted, not guessed."""
+    from bench.argument_refit import attention_features, frozen_features, main
+
+    monkeypatch.setenv("ARABIC_NEWS_DATA", str(tiny_data_root))
+    tagger = Tagger.load(argument_run, precision="fp32")
+    sentences = [s for s in load_split("anercorp-events:test", tiny_data_root) if s.arguments is not None]
+    features = frozen_features(tagger, sentences)
+    implementation = tagger.model.encoder.config._attn_implementation
+    unread = attention_features(tagger, sentences, features)
+    assert tagger.model.encoder.config._attn_implementation == implementation  # put back
+    config = tagger.model.encoder.config
+    windows = tagger.encoder.encode([list(s.words) for s in sentences])
+    expected_unread = 0
+    for sentence, sentence_windows in zip(features, windows):
+        if not sentence.pairs:
+            assert sentence.attention is None
+            continue
+        assert sentence.attention.shape == (
+            len(sentence.pairs),
+            2 * config.num_hidden_layers * config.num_attention_heads,
+        )
+        share = sentence.attention.exp() - 1e-4  # attention the trigger's pieces pay to the entity's: a share
+        assert bool(((share > -1e-6) & (share < 1 + 1e-6)).all())
+        for (trigger, entity, _), row in zip(sentence.pairs, sentence.attention):
+            first, end = min(trigger[0], entity[0]), max(trigger[1], entity[1])
+            held = any(w.first_word <= first and end < w.first_word + len(w.word_bounds) for w in sentence_windows)
+            expected_unread += not held
+            assert bool(row.any()) == held
+    assert unread == expected_unread > 0  # the tiny data's long sentences cross windows
+    assert (
+        main(["--checkpoint", str(argument_run), "--epochs", "1", "--context", "--attention", "--out", str(tmp_path)])
+        == 0
+    )
+    saved = json.loads((tmp_path / "argument-refit.json").read_text(encoding="utf-8"))
+    assert saved["refitted head + attention maps"]["pairs no window holds whole"]["test"] == unread
+
+
+@pytest.mark.slow
+def test_the_marked_pass_benchmark_marks_every_trigger_and_entity(argument_run, tiny_data_root, tmp_path, monkeypatch):
+    """bench.argument_marked reads one input per trigger: the trigger's opening marker where the linker reads it,
+    one marker per entity, each labelled with its gold role; a smoke run scores dev and test."""
+    from bench.argument_marked import ENTITY_MARK, TRIGGER_MARK, main, marked_inputs
+
+    monkeypatch.setenv("ARABIC_NEWS_DATA", str(tiny_data_root))
+    tagger = Tagger.load(argument_run, precision="fp32")
+    tokenizer = tagger.encoder.tokenizer
+    sentences = [s for s in load_split("anercorp-events:test", tiny_data_root) if s.arguments is not None]
+    pieces = tagger.encoder.pieces([list(s.words) for s in sentences])
+    inputs = marked_inputs(tokenizer, pieces, sentences, ROLES, max_length=512)
+    (trigger_mark,) = tokenizer(TRIGGER_MARK, add_special_tokens=False)["input_ids"][-1:]
+    (entity_mark,) = tokenizer(ENTITY_MARK, add_special_tokens=False)["input_ids"][-1:]
+    expected = [
+        (index, trigger)
+        for index, s in enumerate(sentences)
+        if chunks(list(s.tags["entities"]))
+        for trigger in chunks(list(s.tags["events"]))
+    ]
+    assert [(item.sentence, item.trigger) for item in inputs] == expected
+
+    def type_length(label: str) -> int:
+        return len(tokenizer(label.replace(".", " ").replace("_", " ").lower(), add_special_tokens=False)["input_ids"])
+
+    linked = set()
+    for item in inputs:
+        sentence = sentences[item.sentence]
+        assert item.entities == chunks(list(sentence.tags["entities"]))  # all read at 512 pieces
+        assert item.input_ids[item.trigger_at] == trigger_mark
+        assert all(item.input_ids[at] == entity_mark for at in item.entity_at)
+        # nothing else is added: [CLS], the words' pieces, the trigger's `@ * type * ... @`, each entity's
+        # `# type ... #` (each mark one piece), [SEP]
+        added = sum(type_length(label) for _, _, label in [item.trigger, *item.entities])
+        assert len(item.input_ids) == 2 + sum(map(len, pieces[item.sentence])) + 4 + 2 * len(item.entities) + added
+        roles = [NO_ROLE, *ROLES]
+        linked |= {
+            (item.sentence, WordArgument(item.trigger[:2], entity[:2], roles[label]))
+            for entity, label in zip(item.entities, item.labels)
+            if label
+        }
+    assert linked == {(index, argument) for index, s in enumerate(sentences) for argument in s.arguments}
+    # a long sentence cut short: its later entities are not read, and the input still ends with [SEP]
+    cut = marked_inputs(tokenizer, pieces, sentences, ROLES, max_length=40)
+    assert all(len(item.input_ids) <= 40 and item.input_ids[-1] == tokenizer.sep_token_id for item in cut)
+    assert all(at < 39 for item in cut for at in item.entity_at)
+    assert sum(len(item.entities) for item in cut) < sum(len(item.entities) for item in inputs)
+    assert (
+        main(["--checkpoint", str(argument_run), "--epochs", "1", "--precision", "fp32", "--out", str(tmp_path)]) == 0
+    )
+    saved = json.loads((tmp_path / "argument-marked.json").read_text(encoding="utf-8"))
+    assert saved["best"]["epoch"] == 1 and len(saved["best"]["test"]) == 2

@@ -26,6 +26,7 @@ def test_rows_share_the_full_runs_steps_and_are_scored_on_both_tests(tiny_data_r
         "--out",
         str(tmp_path),
         f"layers.events={json.dumps(EVENT_TYPES)}",
+        'roles=["Agent", "Patient", "Place"]',
         "data.dev=anercorp-events:dev",
         "data.test=anercorp-events:test",
         "training.epochs=1",
@@ -36,9 +37,10 @@ def test_rows_share_the_full_runs_steps_and_are_scored_on_both_tests(tiny_data_r
     assert results["quarter"]["steps"] == results["full"]["steps"] == results["mix"]["steps"]
     assert results["quarter"]["tokens"] < results["full"]["tokens"] < results["mix"]["tokens"]
     for result in results.values():
-        assert all(0 <= result[key] <= 100 for key in ("entities", "events", "wiki_events"))
+        assert all(0 <= result[key] <= 100 for key in ("entities", "events", "wiki_events", "arguments"))
     table = (tmp_path / "learning-curve.md").read_text()
     assert "25% of ANERcorp-Events train" in table and "AQMAR events F1" in table
+    assert "arguments F1, gold mentions" in table
     assert (tmp_path / "learning-curve.png").stat().st_size > 0
     capsys.readouterr()
 
