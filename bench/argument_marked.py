@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.argument_refit import SPLITS, linking_data
+from bench.argument_refit import SPLITS, f1s, linking_data
 from bench.common import DEFAULT_CHECKPOINT, check_checkpoint, command_line, machine, markdown_table, write_result
 from models.errors import UserError, reports_user_errors
 
@@ -144,13 +144,6 @@ def linked(linker, inputs: list[MarkedInput], n_sentences: int, roles: list[str]
     return [tuple(arguments) for arguments in found]
 
 
-def scores(gold: list, found: list) -> tuple[float, float]:
-    from eval.arguments import argument_scores
-
-    result = argument_scores(gold, found)
-    return round(100 * result["labelled"]["f1"], 2), round(100 * result["identification"]["f1"], 2)
-
-
 @reports_user_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.argument_marked", description=__doc__.split("\n\n")[0])
@@ -212,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             optimizer.step()
             schedule.step()
         scored = {
-            split: scores(
+            split: f1s(
                 gold[split],
                 linked(linker, inputs[split], len(sentences[split]), roles, tokenizer.pad_token_id, args.precision),
             )

@@ -127,6 +127,8 @@ def attention_features(tagger, sentences, features: list[FrozenSentence]) -> int
     many pairs no window holds (their features stay zero)."""
     import torch
 
+    from train.features import window_reads
+
     encoder = tagger.model.encoder
     implementation = encoder.config._attn_implementation
     encoder.set_attn_implementation("eager")  # sdpa computes attention without returning it
@@ -135,6 +137,8 @@ def attention_features(tagger, sentences, features: list[FrozenSentence]) -> int
     try:
         windows = tagger.encoder.encode([list(s.words) for s in sentences], [s.document for s in sentences])
         for sentence_windows, frozen in zip(windows, features):
+            if not frozen.pairs:
+                continue
             maps = []
             for window in sentence_windows:
                 ids = torch.tensor([window.input_ids])
@@ -143,13 +147,14 @@ def attention_features(tagger, sentences, features: list[FrozenSentence]) -> int
                 maps.append(torch.stack(attentions.attentions, 0)[:, 0])  # layers, heads, pieces, pieces
             rows = []
             for trigger, entity, _ in frozen.pairs:
-                first, end = min(trigger[0], entity[0]), max(trigger[1], entity[1])
                 row = torch.zeros(size)
                 for window, attention in zip(sentence_windows, maps):
-                    if window.first_word <= first and end <= window.first_word + len(window.word_bounds) - 1:
-                        bounds = window.word_bounds
-                        t0, t1 = (bounds[word - window.first_word] for word in trigger[:2])
-                        e0, e1 = (bounds[word - window.first_word] for word in entity[:2])
+                    if window_reads(window, trigger, entity):
+                        t0, t1, e0, e1 = (
+                            window.word_bounds[word - window.first_word]
+                            for span in (trigger, entity)
+                            for word in span[:2]
+                        )
                         paid = [
                             attention[:, :, t0:t1, e0:e1].sum(-1).mean(-1),
                             attention[:, :, e0:e1, t0:t1].sum(-1).mean(-1),
@@ -159,7 +164,7 @@ def attention_features(tagger, sentences, features: list[FrozenSentence]) -> int
                 else:
                     unread += 1
                 rows.append(row)
-            frozen.attention = torch.stack(rows) if rows else None
+            frozen.attention = torch.stack(rows)
     finally:
         encoder.set_attn_implementation(implementation)
     return unread
@@ -271,11 +276,16 @@ def predicted(linker, sentences: list[FrozenSentence], roles: list[str]) -> list
     return found
 
 
-def scores(linker, sentences: list[FrozenSentence], roles: list[str]) -> tuple[float, float]:
+def f1s(gold: list, found: list) -> tuple[float, float]:
+    """Labelled and identification F1 (%) of the arguments found, per sentence, against gold: eval's metric."""
     from eval.arguments import argument_scores
 
-    result = argument_scores([s.gold for s in sentences], predicted(linker, sentences, roles))
+    result = argument_scores(gold, found)
     return round(100 * result["labelled"]["f1"], 2), round(100 * result["identification"]["f1"], 2)
+
+
+def scores(linker, sentences: list[FrozenSentence], roles: list[str]) -> tuple[float, float]:
+    return f1s([s.gold for s in sentences], predicted(linker, sentences, roles))
 
 
 def refit(

@@ -247,10 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{mine[0]['tokens']:,}",
                 f"{mine[0]['triggers']:,}",
                 f"{mine[0]['steps']:,}",
-                mean([r["entities"] for r in mine]),
-                mean([r["events"] for r in mine]),
-                mean([r["wiki_events"] for r in mine]),
-                mean([r["arguments"] for r in mine if r["arguments"] is not None]),
+                *(mean([r[key] for r in mine if r[key] is not None]) for key in SCORED),
                 seeds,
                 " / ".join(", ".join(f"{r[key]:.2f}" for key in SCORED if r[key] is not None) for r in mine),
             ]
